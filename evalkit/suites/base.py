@@ -1,0 +1,175 @@
+"""Suites say *what* to run: named groups of datasets, each dataset recorded as data
+(source, revision, split, languages, identical-ids rule, ...). Loading is elsewhere:
+a spec names its ``layout`` and :func:`evalkit.suites.load` dispatches to the loader."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from evalkit.data import Collection, is_beir_dir, load_beir_dir
+from evalkit.errors import DataError, EvalkitError
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset of a suite. ``languages`` empty means a single, language-less collection."""
+
+    name: str
+    suite: str
+    layout: str
+    """Which loader reads it: ``beir-dir``, ``demo`` here; Hub layouts in :mod:`evalkit.hub`."""
+    split: str = "test"
+    languages: tuple[str, ...] = ()
+    source: dict[str, Any] = field(default_factory=dict)
+    """``{"id": hub id, "revision": commit, ...}`` or ``{"path": ...}``."""
+    ignore_identical_ids: bool = False
+    title_join: str = " "
+    max_query_length: int | None = None
+    max_doc_length: int | None = None
+    main_metric: str = "ndcg_at_10"
+    mteb_task: str | None = None
+    citation: str | None = None
+    size: dict[str, Any] = field(default_factory=dict)
+    """Documented sizes (``{"queries": n, "docs": n}``), shown by ``evalkit suites``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    datasets: tuple[DatasetSpec, ...]
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadTask:
+    """One (dataset, language) to load and evaluate."""
+
+    spec: DatasetSpec
+    language: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.spec.name}" + (f"/{self.language}" if self.language else "")
+
+
+Loader = Callable[[DatasetSpec, "str | None", "Path | None"], Collection]
+_SUITES: dict[str, Suite] = {}
+_LOADERS: dict[str, Loader] = {}
+
+
+def register_suite(suite: Suite) -> None:
+    _SUITES[suite.name] = suite
+
+
+def register_loader(layout: str, loader: Loader) -> None:
+    _LOADERS[layout] = loader
+
+
+def suites() -> dict[str, Suite]:
+    _ensure_catalog()
+    return dict(_SUITES)
+
+
+def get_suite(name: str) -> Suite:
+    all_suites = suites()
+    if name not in all_suites:
+        raise EvalkitError(
+            f"--suite {name!r}: not a registered suite ({', '.join(sorted(all_suites))}) "
+            "or an existing directory"
+        )
+    return all_suites[name]
+
+
+def _ensure_catalog() -> None:
+    # Registration is import-time data; importing here keeps ``import evalkit`` light.
+    import evalkit.suites.demo  # noqa: F401
+
+    try:
+        import evalkit.suites.catalog  # noqa: F401
+    except ModuleNotFoundError as e:  # catalog not written yet in a partial checkout
+        if e.name != "evalkit.suites.catalog":
+            raise
+
+
+def _local_spec(path: Path, split: str) -> DatasetSpec:
+    return DatasetSpec(
+        name=path.name, suite="local", layout="beir-dir", split=split, source={"path": str(path)}
+    )
+
+
+def resolve(
+    suite: str,
+    datasets: list[str] | None = None,
+    languages: list[str] | None = None,
+    split: str | None = None,
+) -> list[LoadTask]:
+    """The (dataset, language) pairs a ``--suite`` / ``--dataset`` / ``--language`` asks for."""
+    path = Path(suite).expanduser()
+    if path.is_dir():
+        if is_beir_dir(path):
+            specs = [_local_spec(path, split or "test")]
+        else:
+            subdirs = sorted(p for p in path.iterdir() if p.is_dir() and is_beir_dir(p))
+            if not subdirs:
+                raise DataError(f"--suite {suite}: no BEIR-format folders in this directory")
+            specs = [_local_spec(p, split or "test") for p in subdirs]
+    else:
+        specs = list(get_suite(suite).datasets)
+        if split:
+            specs = [replace(s, split=split) for s in specs]
+    if datasets:
+        by_name = {s.name.lower(): s for s in specs}
+        alias = {(s.mteb_task or "").lower(): s for s in specs if s.mteb_task}
+        picked = []
+        for d in datasets:
+            s = by_name.get(d.lower()) or alias.get(d.lower())
+            if s is None:
+                raise EvalkitError(
+                    f"--dataset {d!r}: not in suite {suite!r} "
+                    f"({', '.join(x.name for x in specs)})"
+                )
+            picked.append(s)
+        specs = picked
+    tasks: list[LoadTask] = []
+    for s in specs:
+        langs: list[str | None] = list(s.languages) or [None]
+        if languages:
+            wanted = [lang for lang in langs if lang in languages]
+            if not wanted:
+                continue
+            langs = wanted  # type: ignore[assignment]
+        tasks.extend(LoadTask(s, lang) for lang in langs)
+    if languages and not tasks:
+        raise EvalkitError(f"--language {', '.join(languages)}: no dataset of {suite!r} has it")
+    return tasks
+
+
+def load(task: LoadTask, data_dir: Path | None = None) -> Collection:
+    """Read one task's collection through the loader its layout names."""
+    spec = task.spec
+    if spec.layout == "beir-dir":
+        root = Path(spec.source["path"])
+        if data_dir is not None and spec.suite != "local":
+            root = Path(data_dir) / spec.name
+        coll = load_beir_dir(
+            root, spec.split, name=spec.name, language=task.language,
+            ignore_identical_ids=spec.ignore_identical_ids,
+        )
+    else:
+        _ensure_catalog()
+        if spec.layout not in _LOADERS:
+            raise EvalkitError(f"dataset {spec.name}: no loader for layout {spec.layout!r}")
+        coll = _LOADERS[spec.layout](spec, task.language, data_dir)
+    coll.ignore_identical_ids = spec.ignore_identical_ids
+    coll.title_join = spec.title_join
+    coll.max_query_length = spec.max_query_length
+    coll.max_doc_length = spec.max_doc_length
+    coll.main_metric = spec.main_metric
+    return coll
