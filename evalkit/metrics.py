@@ -139,3 +139,12 @@ def evaluate_run(
         n_queries_dropped=len(dropped),
         dropped_query_ids=dropped,
     )
+
+
+_LABELS = {"ndcg": "nDCG", "recall": "R", "map": "AP", "mrr": "RR", "precision": "P"}
+
+
+def label(name: str) -> str:
+    """ir_measures-style short name: ``ndcg_at_10`` -> ``nDCG@10``."""
+    fam, k = parse_measure(name)
+    return f"{_LABELS[fam]}@{k}"

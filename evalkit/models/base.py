@@ -27,8 +27,9 @@ class ModelSpec:
     """Full embedding dimension."""
     matryoshka_dims: tuple[int, ...] = ()
     """Dims the model was trained to be cut to (empty: only ``dim``)."""
-    max_query_length: int = 512
-    max_doc_length: int = 512
+    max_query_length: int | None = None
+    """Token limit for queries; ``None`` keeps the model's own (``max_seq_length``)."""
+    max_doc_length: int | None = None
     max_doc_length_by_suite: dict[str, int] = field(default_factory=dict)
     """Overrides of ``max_doc_length`` per suite (``{"mldr": 8192}``)."""
     query_prefix: str = ""
@@ -49,7 +50,7 @@ class ModelSpec:
         d["languages"] = list(self.languages)
         return d
 
-    def doc_length_for(self, suite: str | None) -> int:
+    def doc_length_for(self, suite: str | None) -> int | None:
         if suite and suite in self.max_doc_length_by_suite:
             return self.max_doc_length_by_suite[suite]
         return self.max_doc_length
@@ -64,8 +65,8 @@ class Encoder(Protocol):
 
     spec: ModelSpec
     device: str
-    max_query_length: int
-    max_doc_length: int
+    max_query_length: int | None
+    max_doc_length: int | None
 
     def encode_queries(
         self, texts: Sequence[str], dim: int | None = None, batch_size: int | None = None
@@ -79,7 +80,9 @@ class Encoder(Protocol):
     ) -> np.ndarray: ...
 
 
-def truncate_dim(emb: np.ndarray, dim: int | None, full_dim: int | None, normalize: bool = True) -> np.ndarray:
+def truncate_dim(
+    emb: np.ndarray, dim: int | None, full_dim: int | None, normalize: bool = True
+) -> np.ndarray:
     """Matryoshka cut: first ``dim`` features, L2-normalised again."""
     if dim is None or dim == emb.shape[1]:
         return emb
@@ -92,7 +95,9 @@ def truncate_dim(emb: np.ndarray, dim: int | None, full_dim: int | None, normali
     return cut
 
 
-def as_doc_texts(texts_or_dicts: Sequence[str] | Sequence[dict[str, str]], join: str = " ") -> list[str]:
+def as_doc_texts(
+    texts_or_dicts: Sequence[str] | Sequence[dict[str, str]], join: str = " "
+) -> list[str]:
     """Documents given as strings or ``{"title", "text"}`` dicts, as the strings to encode."""
     from evalkit.data import doc_text
 

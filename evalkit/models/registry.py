@@ -98,7 +98,11 @@ def load_encoder(
 
     ``device`` defaults to CUDA when available; ``dtype`` to float32 on CPU and bfloat16 on
     CUDA for DRAMA (float32 otherwise)."""
-    spec = name_or_path if isinstance(name_or_path, ModelSpec) else resolve_model(name_or_path, model_type)
+    spec = (
+        name_or_path
+        if isinstance(name_or_path, ModelSpec)
+        else resolve_model(name_or_path, model_type)
+    )
     if spec.kind == "bm25":
         raise ModelError("bm25 is a sparse retriever, not an encoder; use evalkit.evaluate")
     if spec.kind == "sentence-transformers":

@@ -132,8 +132,7 @@ def resolve(
             s = by_name.get(d.lower()) or alias.get(d.lower())
             if s is None:
                 raise EvalkitError(
-                    f"--dataset {d!r}: not in suite {suite!r} "
-                    f"({', '.join(x.name for x in specs)})"
+                    f"--dataset {d!r}: not in suite {suite!r} ({', '.join(x.name for x in specs)})"
                 )
             picked.append(s)
         specs = picked
@@ -159,7 +158,10 @@ def load(task: LoadTask, data_dir: Path | None = None) -> Collection:
         if data_dir is not None and spec.suite != "local":
             root = Path(data_dir) / spec.name
         coll = load_beir_dir(
-            root, spec.split, name=spec.name, language=task.language,
+            root,
+            spec.split,
+            name=spec.name,
+            language=task.language,
             ignore_identical_ids=spec.ignore_identical_ids,
         )
     else:

