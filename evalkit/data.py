@@ -223,6 +223,8 @@ def load_corpus_jsonl(path: Path) -> Corpus:
     if not path.is_file():
         raise DataError(f"{path}: corpus file not found")
     _read_jsonl_checked(path, ("_id",))
+    # datasets' own bars for a local file conversion are noise next to evalkit's.
+    datasets.disable_progress_bars()
     try:
         # No fixed schema: BEIR files carry extra fields (``metadata``) and numeric ids.
         ds = datasets.load_dataset("json", data_files=str(path), split="train")
@@ -231,9 +233,17 @@ def load_corpus_jsonl(path: Path) -> Corpus:
     if "text" not in ds.column_names:
         raise DataError(f"{path}: corpus records have no 'text' field")
     ds = ds.select_columns([c for c in ("_id", "title", "text") if c in ds.column_names])
-    for col in ds.column_names:
-        if ds.features[col] != datasets.Value("string"):
-            ds = ds.cast_column(col, datasets.Value("string"))
+    odd = [c for c in ds.column_names if ds.features[c] != datasets.Value("string")]
+    if odd:
+        # Numeric or mixed-type ids: convert the decoded Python values (an Arrow cast of a
+        # mixed column would give JSON text such as '"d1"').
+        features = datasets.Features({c: datasets.Value("string") for c in ds.column_names})
+        ds = ds.map(
+            lambda b: {c: ["" if v is None else str(v) for v in b[c]] for c in odd},
+            batched=True,
+            features=features,
+            desc="normalising ids",
+        )
     return Corpus(ds)
 
 

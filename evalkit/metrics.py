@@ -43,9 +43,11 @@ class Scores:
 def parse_measure(name: str) -> tuple[str, int]:
     """``ndcg_at_10`` -> (``ndcg``, 10). Also accepts ir_measures style ``nDCG@10``."""
     norm = name.strip()
-    m = re.match(r"^(ndcg|recall|map|mrr|rr|p|precision)@(\d+)$", norm, re.IGNORECASE)
+    m = re.match(r"^(ndcg|recall|r|map|ap|mrr|rr|p|precision)@(\d+)$", norm, re.IGNORECASE)
     if m:
-        fam = {"rr": "mrr", "p": "precision"}.get(m.group(1).lower(), m.group(1).lower())
+        fam = {"rr": "mrr", "p": "precision", "r": "recall", "ap": "map"}.get(
+            m.group(1).lower(), m.group(1).lower()
+        )
         norm = f"{fam}_at_{m.group(2)}"
     m = _PATTERN.match(norm.lower())
     if not m or int(m.group(2)) < 1:

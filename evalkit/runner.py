@@ -129,8 +129,8 @@ def _model_identity(encoder: Any, spec: ModelSpec) -> dict[str, Any]:
         "revision": getattr(encoder, "revision", None) or spec.revision,
         "kind": spec.kind,
         "dtype": str(getattr(encoder, "dtype", "")).replace("torch.", "") or None,
-        "query_prefix": spec.query_prefix,
-        "doc_prefix": spec.doc_prefix,
+        "query_prefix": getattr(encoder, "query_prefix", spec.query_prefix),
+        "doc_prefix": getattr(encoder, "doc_prefix", spec.doc_prefix),
     }
 
 
@@ -386,6 +386,8 @@ def evaluate(
     """
     if top_k < 1:
         raise EvalkitError(f"--top-k {top_k}: must be at least 1")
+    if search_backend not in ("torch", "faiss"):
+        raise EvalkitError(f"--search-backend {search_backend!r}: expected 'torch' or 'faiss'")
     if max_queries is not None and max_queries < 1:
         raise EvalkitError(f"--max-queries {max_queries}: must be at least 1")
     measures = tuple(canonical(m) for m in (measures or DEFAULT_MEASURES))

@@ -68,6 +68,13 @@ class SentenceTransformerEncoder:
                 f"--model {spec.name}: cannot load {source} ({type(e).__name__}: "
                 f"{str(e).splitlines()[0][:200] if str(e) else ''})"
             ) from None
+        # A model's own prompts (config_sentence_transformers.json) apply unless the registry
+        # sets prefixes: the names mteb uses for its prompt types.
+        prompts = getattr(self.model, "prompts", None) or {}
+        self.query_prefix = spec.query_prefix or prompts.get("query", "")
+        self.doc_prefix = spec.doc_prefix or next(
+            (prompts[k] for k in ("document", "passage", "corpus") if prompts.get(k)), ""
+        )
         own = int(self.model.max_seq_length)
         self.max_query_length: int | None = spec.max_query_length or own
         self.max_doc_length: int | None = spec.max_doc_length or own
@@ -102,9 +109,7 @@ class SentenceTransformerEncoder:
     def encode_queries(
         self, texts: Sequence[str], dim: int | None = None, batch_size: int | None = None
     ) -> np.ndarray:
-        return self._encode(
-            list(texts), self.spec.query_prefix, self.max_query_length, batch_size, dim
-        )
+        return self._encode(list(texts), self.query_prefix, self.max_query_length, batch_size, dim)
 
     def encode_documents(
         self,
@@ -113,7 +118,7 @@ class SentenceTransformerEncoder:
         batch_size: int | None = None,
     ) -> np.ndarray:
         return self._encode(
-            as_doc_texts(texts_or_dicts), self.spec.doc_prefix, self.max_doc_length, batch_size, dim
+            as_doc_texts(texts_or_dicts), self.doc_prefix, self.max_doc_length, batch_size, dim
         )
 
 

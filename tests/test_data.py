@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SMALL_CORPUS, write_beir
+
+from evalkit.data import Corpus, doc_text, load_beir_dir
+from evalkit.errors import DataError
+
+
+def test_loads_beir_folder(beir_dir: Path) -> None:
+    coll = load_beir_dir(beir_dir, "test")
+    assert len(coll.corpus) == len(SMALL_CORPUS)
+    assert coll.corpus.dataset.column_names == ["_id", "title", "text"]  # extra fields dropped
+    assert "7" in coll.corpus.ids  # numeric ids become strings
+    assert coll.queries["q1"] == "What is the capital of France?"
+    assert coll.qrels["q1"] == {"d1": 2, "d2": 0}
+    assert coll.source["fingerprint"] and coll.source["path"].endswith("tiny")
+
+
+def test_fingerprint_changes_with_content(beir_dir: Path) -> None:
+    before = load_beir_dir(beir_dir).source["fingerprint"]
+    with open(beir_dir / "qrels" / "test.tsv", "a") as f:
+        f.write("q2\td1\t1\n")
+    assert load_beir_dir(beir_dir).source["fingerprint"] != before
+
+
+def test_corpus_rows_lengths_and_ids(beir_dir: Path) -> None:
+    corpus = load_beir_dir(beir_dir).corpus
+    rows = corpus.rows([2, 0])
+    assert [r["_id"] for r in rows] == ["d3", "d1"]
+    assert rows[0]["title"] == ""
+    lengths = corpus.char_lengths()
+    expect = [len(d.get("title") or "") + len(d["text"]) for d in SMALL_CORPUS]
+    np.testing.assert_array_equal(lengths, expect)
+    assert corpus.id_array().take(np.array([1, 6])).to_pylist() == ["d2", "7"]
+
+
+def test_doc_text_joins_like_mteb_and_beir() -> None:
+    assert doc_text({"title": " Paris ", "text": "is big. "}) == "Paris is big."
+    assert doc_text({"title": "", "text": " only text "}) == "only text"
+    assert doc_text({"text": "x"}) == "x"
+
+
+def test_malformed_corpus_line_names_file_and_line(tmp_path: Path) -> None:
+    root = write_beir(tmp_path / "bad", SMALL_CORPUS[:2], [{"_id": "q", "text": "x"}], [])
+    with open(root / "corpus.jsonl", "a") as f:
+        f.write('{"_id": "d9", "text": oops}\n')
+    with pytest.raises(DataError, match=r"corpus.jsonl:3: not valid JSON"):
+        load_beir_dir(root)
+
+
+def test_query_without_text_names_line(tmp_path: Path) -> None:
+    root = write_beir(tmp_path / "bad", SMALL_CORPUS[:2], [{"_id": "q"}], [])
+    with pytest.raises(DataError, match=r"queries.jsonl:1: expected fields"):
+        load_beir_dir(root)
+
+
+def test_bad_qrels_grade_names_line(tmp_path: Path) -> None:
+    root = write_beir(
+        tmp_path / "bad", SMALL_CORPUS[:2], [{"_id": "q", "text": "x"}], [("q", "d1", 1)]
+    )
+    with open(root / "qrels" / "test.tsv", "a") as f:
+        f.write("q\td2\thigh\n")
+    with pytest.raises(DataError, match=r"test.tsv:3: relevance grade 'high'"):
+        load_beir_dir(root)
+
+
+def test_missing_split_lists_available(beir_dir: Path) -> None:
+    with pytest.raises(DataError, match=r"no qrels for split 'dev' \(found: \['test'\]\)"):
+        load_beir_dir(beir_dir, "dev")
+
+
+def test_not_a_beir_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not a BEIR-format folder"):
+        load_beir_dir(tmp_path)
+
+
+def test_sample_queries_is_seeded_and_recorded(beir_dir: Path) -> None:
+    coll = load_beir_dir(beir_dir)
+    a, b = coll.sample_queries(2, seed=1), coll.sample_queries(2, seed=1)
+    assert sorted(a.queries) == sorted(b.queries) and len(a.queries) == 2
+    assert a.sampled_queries == {"n": 2, "seed": 1, "of": 4}
+    assert set(a.qrels) <= set(a.queries)
+    assert coll.sample_queries(100) is coll  # asking for more than there are: the full set
+
+
+def test_corpus_from_records() -> None:
+    c = Corpus.from_records([{"_id": "a", "text": "x"}, {"_id": "b", "title": "t", "text": "y"}])
+    assert c.rows([1]) == [{"_id": "b", "title": "t", "text": "y"}]

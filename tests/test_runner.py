@@ -1,0 +1,174 @@
+"""The runner's mechanics: order, caching, identical ids, Matryoshka cut, records, run files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import needs_minilm
+
+import evalkit
+from evalkit.errors import EvalkitError
+from evalkit.models.base import ModelSpec, as_doc_texts, truncate_dim
+from evalkit.results import load_results
+
+
+class HashingEncoder:
+    """A real (if crude) encoder: hashed bag of words, unit-normalised. It records the order
+    in which documents arrive so the tests can check the runner's length sorting."""
+
+    def __init__(self, dim: int = 64) -> None:
+        self.spec = ModelSpec(name="hashing", kind="transformers", dim=dim, revision="r1")
+        self.device = "cpu"
+        self.max_query_length: int | None = None
+        self.max_doc_length: int | None = None
+        self.seen: list[str] = []
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.spec.dim, np.float32)
+        for w in text.lower().replace("?", " ").replace(".", " ").replace(",", " ").split():
+            h = int(hashlib.md5(w.encode()).hexdigest(), 16)
+            v[h % self.spec.dim] += 1.0
+        return v / max(np.linalg.norm(v), 1e-12)
+
+    def encode_queries(self, texts, dim=None, batch_size=None):
+        return truncate_dim(np.stack([self._vec(t) for t in texts]), dim, self.spec.dim)
+
+    def encode_documents(self, texts_or_dicts, dim=None, batch_size=None):
+        texts = as_doc_texts(texts_or_dicts)
+        self.seen.extend(texts)
+        return truncate_dim(np.stack([self._vec(t) for t in texts]), dim, self.spec.dim)
+
+
+def test_record_contents_and_written_file(beir_dir: Path, tmp_path: Path) -> None:
+    enc = HashingEncoder()
+    [rec] = evalkit.evaluate(
+        enc,
+        str(beir_dir),
+        output_dir=tmp_path / "out",
+        save_run=True,
+        measures=["ndcg_at_10", "recall_at_100", "mrr_at_10"],
+    )
+    assert set(rec.scores) == {"ndcg_at_10", "recall_at_100", "mrr_at_10"}
+    assert all(0.0 <= v <= 1.0 for v in rec.scores.values())
+    # q1..q4 have positive judgements; q5 only grade 0 (dropped); q6 none (not a qrels query).
+    assert (rec.n_queries_scored, rec.n_queries_dropped) == (4, 1)
+    assert rec.model["revision"] == "r1" and rec.model["dim"] == 64
+    assert rec.dataset["source"]["fingerprint"]
+    assert rec.dataset["ignore_identical_ids"] is False
+    assert rec.top_k == 1000 and rec.environment["packages"]["torch"]
+    assert {"encode_corpus_s", "search_s", "score_s"} <= set(rec.timings)
+    files = list((tmp_path / "out").rglob("*.json"))
+    assert len(files) == 1
+    [back] = load_results(tmp_path / "out")
+    assert back.scores == rec.scores
+    trec = files[0].with_suffix(".trec").read_text().splitlines()
+    qid, q0, did, rank, score, tag = trec[0].split()
+    assert (q0, rank, tag) == ("Q0", "1", "hashing")
+    ranks = [int(line.split()[3]) for line in trec if line.startswith(qid + " ")]
+    assert ranks == list(range(1, len(ranks) + 1))
+
+
+def test_corpus_goes_longest_first_and_rows_stay_in_place(beir_dir: Path) -> None:
+    from evalkit.runner import RunOptions, evaluate_collection
+
+    enc = HashingEncoder()
+    coll = evalkit.load_beir_dir(beir_dir)
+    rec, _ = evaluate_collection(enc, coll, RunOptions(cache=False, corpus_chunk=2))
+    # Chunks of 2 go longest first: every chunk's shortest text is at least as long (in
+    # characters of title + text) as the next chunk's longest.
+    chunks = [enc.seen[i : i + 2] for i in range(0, len(enc.seen), 2)]
+    for a, b in zip(chunks, chunks[1:]):
+        assert min(map(len, a)) >= max(map(len, b)) - 1  # -1: the joining space
+    # Independent check of the scores: brute force over all docs with the same encoder.
+    docs = coll.corpus.rows(range(len(coll.corpus)))
+    d = enc.encode_documents(docs)
+    run = {}
+    for q in ["q1", "q2", "q3", "q4"]:
+        s = d @ enc.encode_queries([coll.queries[q]])[0]
+        run[q] = {doc["_id"]: float(x) for doc, x in zip(docs, s)}
+    expect = evalkit.evaluate_run(coll.qrels, run, ["ndcg_at_10", "recall_at_100"])
+    assert rec.scores == pytest.approx(expect.means, abs=1e-6)
+
+
+def test_identical_ids_setting_changes_and_is_recorded(beir_dir: Path) -> None:
+    from evalkit.data import load_beir_dir
+    from evalkit.runner import RunOptions, evaluate_collection
+
+    enc = HashingEncoder()
+    coll = load_beir_dir(beir_dir)
+    keep, run_keep = evaluate_collection(enc, coll, RunOptions(top_k=3, cache=False))
+    coll.ignore_identical_ids = True
+    drop, run_drop = evaluate_collection(enc, coll, RunOptions(top_k=3, cache=False))
+    assert "q3" in run_keep["q3"] and "q3" not in run_drop["q3"]
+    assert len(run_drop["q3"]) == 3  # one extra was searched so k stays 3
+    assert drop.dataset["ignore_identical_ids"] is True
+    assert keep.scores != drop.scores
+
+
+def test_embedding_cache_is_reused_and_keyed(beir_dir: Path, tmp_path: Path) -> None:
+    enc = HashingEncoder()
+    [a] = evalkit.evaluate(enc, str(beir_dir), cache_dir=tmp_path / "c")
+    n_first = len(enc.seen)
+    [b] = evalkit.evaluate(enc, str(beir_dir), cache_dir=tmp_path / "c")
+    assert len(enc.seen) == n_first  # nothing re-encoded
+    assert b.search["corpus_from_cache"] and not a.search["corpus_from_cache"]
+    assert a.scores == b.scores
+    enc.spec = ModelSpec(name="hashing", kind="transformers", dim=64, revision="r2")
+    [c] = evalkit.evaluate(enc, str(beir_dir), cache_dir=tmp_path / "c")
+    assert not c.search["corpus_from_cache"]  # another revision is another key
+
+
+def test_matryoshka_dim_cut(beir_dir: Path) -> None:
+    [full] = evalkit.evaluate(HashingEncoder(), str(beir_dir))
+    [cut] = evalkit.evaluate(HashingEncoder(), str(beir_dir), dim=8)
+    assert cut.model["dim"] == 8 and cut.model["full_dim"] == 64
+    assert cut.search["dim"] == 8
+    assert full.scores != cut.scores
+
+
+def test_max_queries_sample_is_recorded(beir_dir: Path, tmp_path: Path) -> None:
+    [rec] = evalkit.evaluate(
+        HashingEncoder(), str(beir_dir), max_queries=2, seed=3, output_dir=tmp_path
+    )
+    assert rec.dataset["sampled_queries"] == {"n": 2, "seed": 3, "of": 4}
+    assert not rec.is_full_run and rec.n_queries_scored == 2
+    assert "sample2" in str(rec.relative_path())
+
+
+def test_folder_of_beir_folders(beir_dir: Path) -> None:
+    import shutil
+
+    shutil.copytree(beir_dir, beir_dir.parent / "tiny2")
+    recs = evalkit.evaluate("bm25", str(beir_dir.parent))
+    assert [r.dataset["name"] for r in recs] == ["tiny", "tiny2"]
+    assert recs[0].scores == recs[1].scores
+
+
+def test_bm25_finds_keyword_matches(beir_dir: Path) -> None:
+    [rec] = evalkit.evaluate("bm25", str(beir_dir), measures=["mrr_at_10"])
+    assert rec.per_query["q1"]["mrr_at_10"] == 1.0  # "capital of France" -> d1
+    assert rec.search["backend"] == "bm25s"
+
+
+def test_bad_options(beir_dir: Path) -> None:
+    with pytest.raises(EvalkitError, match="--top-k"):
+        evalkit.evaluate("bm25", str(beir_dir), top_k=0)
+    with pytest.raises(EvalkitError, match="--suite 'nope'"):
+        evalkit.evaluate("bm25", "nope")
+    with pytest.raises(EvalkitError, match="--model 'no-such-model'"):
+        evalkit.evaluate("no-such-model", str(beir_dir))
+
+
+@needs_minilm
+def test_demo_suite_with_minilm_end_to_end(tmp_path: Path) -> None:
+    recs = evalkit.evaluate("minilm", "demo", output_dir=tmp_path)
+    [rec] = recs
+    assert rec.model["hf_id"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert rec.model["max_doc_length"] == 256  # the model's own max_seq_length
+    assert 0.3 < rec.scores["ndcg_at_10"] <= 1.0
+    data = json.loads(next(tmp_path.rglob("*.json")).read_text())
+    assert data["dataset"]["name"] == "demo" and data["model"]["name"] == "minilm"
