@@ -334,6 +334,15 @@ def evaluate_collection(
     return record, run
 
 
+def _quiet_libraries() -> None:
+    """No progress bars from transformers/datasets when evalkit's own are off (CI logs)."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def load_model(
     model: str | ModelSpec | Encoder | BM25Retriever,
     *,
@@ -392,6 +401,8 @@ def evaluate(
         raise EvalkitError(f"--max-queries {max_queries}: must be at least 1")
     measures = tuple(canonical(m) for m in (measures or DEFAULT_MEASURES))
     tasks = suites_mod.resolve(suite, list(datasets or []), list(languages or []), split)
+    if not progress:
+        _quiet_libraries()
     loaded = load_model(model, model_type=model_type, device=device, dtype=dtype)
     spec = loaded.spec
     own_q = getattr(loaded, "max_query_length", None)

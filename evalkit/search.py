@@ -71,7 +71,7 @@ def _torch_search(
             for qs in range(0, n_q, query_chunk):
                 scores = q_all[qs : qs + query_chunk] @ d.T
                 kk = min(k, scores.shape[1])
-                s, i = torch.topk(scores, kk, dim=1)
+                s, i = torch.topk(scores, kk, dim=1, sorted=False)
                 merged_s = torch.cat([best_s[qs : qs + query_chunk], s], dim=1)
                 merged_i = torch.cat([best_i[qs : qs + query_chunk], i + start], dim=1)
                 top_s, pos = torch.topk(merged_s, k, dim=1)

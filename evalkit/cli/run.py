@@ -146,6 +146,7 @@ def run(
             f"[green]done[/] {record.model['name']} on {label}: "
             f"{ds.get('main_metric', 'ndcg_at_10')}={main:.4f}" + (f"  -> {path}" if path else ""),
             highlight=False,
+            soft_wrap=True,
         )
 
     for name in models:
