@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("EVALKIT_DEBUG") == "1"
     try:
-        app(args=argv, prog_name="evalkit", standalone_mode=False)
+        code = app(args=argv, prog_name="evalkit", standalone_mode=False)
+        if isinstance(code, int) and code != 0:  # typer.Exit(n) returns n here
+            sys.exit(code)
     except EvalkitError as e:
         if debug:
             raise
