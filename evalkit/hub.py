@@ -1,0 +1,638 @@
+"""Loaders for the Hugging Face Hub layouts the peers use, read through ``datasets``.
+
+Each loader is registered with :func:`evalkit.suites.register_loader` under the layout name a
+:class:`~evalkit.suites.DatasetSpec` gives, and returns a :class:`~evalkit.data.Collection`
+whose corpus is the memory-mapped Arrow table ``datasets`` built (columns renamed and cast
+with Arrow operations: no Python list of passages, no second copy).
+
+Layouts:
+
+``mteb``
+    mteb 2.x retrieval repositories: configs ``corpus``, ``queries`` and ``default`` (or
+    ``qrels``) with qrels columns ``query-id, corpus-id, score``; multilingual tasks prefix the
+    subset: ``{lang}-corpus``, ``{lang}-queries``, ``{lang}-qrels``. A config's split is the
+    requested one, or its only split (mteb's ``RetrievalDatasetLoader`` rule); queries without
+    qrels are dropped, as mteb does.
+``beir-hub``
+    ``BeIR/<name>`` (configs ``corpus`` and ``queries``, one split each) with qrels in
+    ``BeIR/<name>-qrels`` (split = evaluation split). mteb's GermanQuAD-Retrieval reads the
+    same layout and drops titles (``use_title: False``).
+``miracl``
+    ``miracl/miracl`` (``miracl-v1.0-{lang}/topics/topics.miracl-v1.0-{lang}-{split}.tsv``:
+    ``qid<TAB>query``; ``.../qrels/qrels.miracl-v1.0-{lang}-{split}.tsv``: TREC qrels) with
+    ``miracl/miracl-corpus`` (``miracl-corpus-v1.0-{lang}/docs-*.jsonl.gz``: ``docid, title,
+    text``). Raw files, so no loading script runs.
+``mldr``
+    ``Shitao/MLDR``: config ``{lang}`` (``query_id, query, positive_passages,
+    negative_passages``) and ``corpus-{lang}`` (split ``corpus``: ``docid, text``).
+``syntec``
+    mteb's SyntecRetrieval: configs ``documents`` (``id, content[, title]``) and ``queries``
+    (``Question, Article``); query ids are row numbers, as in mteb's loader.
+
+Where the data comes from (the README's "Datasets" section):
+
+- without ``data_dir``: the spec's Hub repository at its pinned revision, through the Hugging
+  Face cache. ``HF_HUB_OFFLINE=1`` is honoured; when the Hub cannot be reached at all, the read
+  runs in offline mode so a cached dataset still loads and an uncached one fails in seconds.
+- with ``data_dir``: only local files, never the Hub. For dataset ``NAME`` (and language
+  ``LANG``) evalkit uses the first of
+
+  1. ``data_dir/NAME/LANG`` (multilingual) or ``data_dir/NAME``: a BEIR-format folder
+     (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``);
+  2. ``data_dir/REPO`` or ``data_dir/ORG/REPO``: a copy of a Hub repository the spec names
+     (its primary source, then its alternates), e.g. made with ``git clone`` or
+     ``hf download --repo-type dataset ORG/REPO --local-dir data_dir/REPO``. Two-repository
+     layouts need both copies side by side (``scifact`` and ``scifact-qrels``; ``miracl`` and
+     ``miracl-corpus``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from evalkit.data import Collection, Corpus, Qrels, is_beir_dir, load_beir_dir
+from evalkit.errors import DataError
+from evalkit.suites.base import DatasetSpec, register_loader
+
+PROBE_TIMEOUT_S = 3.0
+"""How long to wait for a TCP connection to the Hub before treating it as unreachable."""
+
+
+class _Unavailable(Exception):
+    """The source is neither cached nor reachable (internal; becomes a DataError)."""
+
+
+class _NoConfig(Exception):
+    """The repository has no such config (internal)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Sources and where their files are
+
+
+@dataclass(frozen=True)
+class Source:
+    """One way to obtain a dataset: a layout and the Hub repositories it reads."""
+
+    layout: str
+    id: str
+    revision: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def opt(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+    @property
+    def label(self) -> str:
+        rev = f"@{self.revision[:12]}" if self.revision else "@main (unpinned)"
+        return f"{self.id}{rev}"
+
+    @classmethod
+    def from_dict(cls, layout: str, d: dict[str, Any]) -> Source:
+        extra = tuple(
+            sorted((k, v) for k, v in d.items() if k not in {"id", "revision", "layout",
+                                                            "alternates"})
+        )
+        return cls(layout=d.get("layout", layout), id=d["id"], revision=d.get("revision"),
+                   options=extra)
+
+
+def sources(spec: DatasetSpec) -> list[Source]:
+    """The spec's primary source, then its alternates, in the order they are tried."""
+    out = [Source.from_dict(spec.layout, spec.source)]
+    out += [Source.from_dict(a["layout"], a) for a in spec.source.get("alternates", ())]
+    return out
+
+
+class Locator:
+    """Turns a Hub repository id into what ``datasets`` / the readers open: the id and revision
+    (Hub and cache), or a local copy under ``data_dir``."""
+
+    def __init__(self, data_dir: Path | None) -> None:
+        self.data_dir = data_dir
+        self.local_paths: list[Path] = []
+
+    def candidates(self, repo_id: str) -> list[Path]:
+        assert self.data_dir is not None
+        return [self.data_dir / repo_id.split("/")[-1], self.data_dir / repo_id]
+
+    def dataset_arg(self, repo_id: str, revision: str | None) -> tuple[str, str | None]:
+        """``(path, revision)`` for ``datasets.load_dataset``."""
+        if self.data_dir is None:
+            return repo_id, revision
+        for path in self.candidates(repo_id):
+            if path.is_dir():
+                self.local_paths.append(path)
+                return str(path), None
+        raise _Unavailable(" or ".join(str(p) for p in self.candidates(repo_id)))
+
+    def folder(self, repo_id: str, revision: str | None, patterns: list[str]) -> Path:
+        """A folder holding (at least) the repository files matching ``patterns``."""
+        if self.data_dir is not None:
+            return Path(self.dataset_arg(repo_id, revision)[0])
+        from huggingface_hub import snapshot_download
+
+        return Path(
+            snapshot_download(repo_id, repo_type="dataset", revision=revision,
+                              allow_patterns=patterns)
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Hub access: offline mode, reachability, error classification
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def hub_offline_requested() -> bool:
+    """``HF_HUB_OFFLINE`` (or the older ``HF_DATASETS_OFFLINE``/``TRANSFORMERS_OFFLINE``) set,
+    read at call time so a change after import counts."""
+    import huggingface_hub.constants as hc
+
+    return hc.HF_HUB_OFFLINE or any(
+        _truthy(os.environ.get(v))
+        for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+@lru_cache(maxsize=4)
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def hub_reachable() -> bool:
+    """Whether a TCP connection to the Hub endpoint (or the HTTPS proxy) opens quickly.
+
+    ``datasets`` retries an unreachable Hub for tens of seconds per file; one short probe
+    lets evalkit switch to offline mode instead (cached data still loads)."""
+    import huggingface_hub.constants as hc
+
+    proxy = next((os.environ[v] for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY",
+                                           "all_proxy") if os.environ.get(v)), None)
+    url = urlparse(proxy if proxy else hc.ENDPOINT)
+    if not url.hostname:
+        return True  # cannot tell; let the libraries decide
+    return _reachable(url.hostname, url.port or (443 if url.scheme == "https" else 80))
+
+
+@contextlib.contextmanager
+def hub_mode() -> Iterator[str | None]:
+    """Run Hub reads online, or in offline mode (cache only) when requested or unreachable.
+
+    Yields why offline mode is on (``None`` when online). The library flags are restored
+    afterwards."""
+    import datasets.config as dc
+    import huggingface_hub.constants as hc
+
+    why = None
+    if hub_offline_requested():
+        why = "offline mode is on (HF_HUB_OFFLINE=1)"
+    elif not hub_reachable():
+        why = f"the Hub is unreachable ({hc.ENDPOINT})"
+    saved = (dc.HF_HUB_OFFLINE, hc.HF_HUB_OFFLINE)
+    if why:
+        dc.HF_HUB_OFFLINE = hc.HF_HUB_OFFLINE = True
+    try:
+        yield why
+    finally:
+        dc.HF_HUB_OFFLINE, hc.HF_HUB_OFFLINE = saved
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    """Missing, unreachable, gated or not cached, as opposed to present but malformed."""
+    from datasets.exceptions import DatasetNotFoundError
+    from huggingface_hub import errors as hf_errors
+
+    kinds: tuple[type[BaseException], ...] = (
+        ConnectionError,
+        TimeoutError,
+        DatasetNotFoundError,
+        hf_errors.LocalEntryNotFoundError,
+        hf_errors.RepositoryNotFoundError,
+        hf_errors.RevisionNotFoundError,
+        hf_errors.GatedRepoError,
+        hf_errors.OfflineModeIsEnabled,
+    )
+    if isinstance(exc, kinds):
+        return True
+    name = type(exc).__name__
+    return name in {"ConnectError", "ConnectTimeout", "ReadTimeout", "HfHubHTTPError"}
+
+
+def _one_line(exc: BaseException, limit: int = 240) -> str:
+    # datasets wraps the informative error ("Could not convert 'high' ...") in a generic
+    # DatasetGenerationError; show the innermost cause instead.
+    seen = {id(exc)}
+    while exc.__cause__ is not None and id(exc.__cause__) not in seen:
+        exc = exc.__cause__
+        seen.add(id(exc))
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _cache_dirs() -> str:
+    import datasets.config as dc
+    import huggingface_hub.constants as hc
+
+    return f"{hc.HF_HUB_CACHE} and {dc.HF_DATASETS_CACHE}"
+
+
+# --------------------------------------------------------------------------------------------
+# datasets helpers: configs, splits, Arrow-side column handling
+
+
+def load_config(path: str, config: str | None, revision: str | None) -> Any:
+    """``load_dataset(path, config)`` as a DatasetDict; a missing config raises ``_NoConfig``."""
+    import datasets
+
+    try:
+        return datasets.load_dataset(path, config, revision=revision)
+    except ValueError as e:
+        # datasets: "BuilderConfig 'x' not found. Available: [...]"
+        if "BuilderConfig" in str(e) and "not found" in str(e):
+            raise _NoConfig(f"{path}: no config {config!r} ({_one_line(e, 160)})") from None
+        raise
+
+
+def load_first_config(path: str, configs: list[str], revision: str | None) -> tuple[str, Any]:
+    """The first of ``configs`` the repository has (mteb: ``default``, else ``qrels``)."""
+    for config in configs:
+        with contextlib.suppress(_NoConfig):
+            return config, load_config(path, config, revision)
+    raise DataError(f"{path}: none of the configs {configs} exist")
+
+
+def pick_split(dd: Any, split: str, where: str) -> Any:
+    """mteb's rule: the requested split, else the config's only split."""
+    if split in dd:
+        return dd[split]
+    if len(dd) == 1:
+        return next(iter(dd.values()))
+    raise DataError(f"{where}: no split {split!r} (has {', '.join(dd)})")
+
+
+def _string_col(ds: Any, col: str) -> Any:
+    """Cast ``col`` to string unless it is one already (ids are sometimes ints). A cast
+    rewrites the column in memory, so text columns, always strings, are never cast."""
+    from datasets import Value
+
+    feature = ds.features[col]
+    if not (isinstance(feature, Value) and feature.dtype in ("string", "large_string")):
+        ds = ds.cast_column(col, Value("string"))
+    return ds
+
+
+def arrow_corpus(ds: Any, *, id_col: str, text_col: str = "text",
+                 title_col: str | None = "title", where: str = "corpus") -> Corpus:
+    """A :class:`Corpus` over ``ds`` with Arrow-side renames: ``id_col -> _id``,
+    ``text_col -> text``, ``title_col -> title`` (an empty-string title column if absent)."""
+    import pyarrow as pa
+
+    cols = ds.column_names
+    for need in (id_col, text_col):
+        if need not in cols:
+            raise DataError(f"{where}: no column {need!r} (columns: {', '.join(cols)})")
+    keep = [id_col, text_col] + ([title_col] if title_col and title_col in cols else [])
+    ds = ds.select_columns(keep)
+    renames = {id_col: "_id", text_col: "text"}
+    if title_col and title_col in cols:
+        renames[title_col] = "title"
+    ds = ds.rename_columns({k: v for k, v in renames.items() if k != v})
+    ds = _string_col(ds, "_id")
+    if "title" in ds.column_names:
+        ds = _string_col(ds, "title")
+    else:
+        # Empty strings as one offsets buffer (4 bytes a row), not a Python list of "".
+        n = len(ds)
+        empty = pa.StringArray.from_buffers(
+            n, pa.py_buffer(bytes(4 * (n + 1))), pa.py_buffer(b"")
+        )
+        ds = ds.add_column("title", empty, new_fingerprint=_fp(ds._fingerprint, "title"))
+    ds = _string_col(ds, "text")
+    return Corpus(ds.select_columns(["_id", "title", "text"]))
+
+
+def _fp(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
+
+
+def _columns(ds: Any, names: list[str], where: str) -> dict[str, list[Any]]:
+    """Small tables (queries, qrels) as Python lists, read column-wise from Arrow."""
+    missing = [n for n in names if n not in ds.column_names]
+    if missing:
+        raise DataError(
+            f"{where}: no column(s) {missing} (columns: {', '.join(ds.column_names)})"
+        )
+    table = ds.select_columns(names).with_format("arrow")[:]
+    return {n: table.column(n).to_pylist() for n in names}
+
+
+def qrels_from(ds: Any, where: str, q: str = "query-id", d: str = "corpus-id",
+               s: str = "score") -> Qrels:
+    cols = _columns(ds, [q, d, s], where)
+    qrels: Qrels = {}
+    for qid, did, grade in zip(cols[q], cols[d], cols[s]):
+        try:
+            g = int(grade)  # mteb casts scores to int32
+        except (TypeError, ValueError):
+            raise DataError(
+                f"{where}: relevance {grade!r} of ({qid}, {did}) is not a number"
+            ) from None
+        qrels.setdefault(str(qid), {})[str(did)] = g
+    return qrels
+
+
+def queries_from(ds: Any, where: str, id_col: str | None = None, text_col: str = "text"
+                 ) -> dict[str, str]:
+    id_col = id_col or ("_id" if "_id" in ds.column_names else "id")
+    cols = _columns(ds, [id_col, text_col], where)
+    return {str(i): "" if t is None else str(t) for i, t in zip(cols[id_col], cols[text_col])}
+
+
+def _judged_only(queries: dict[str, str], qrels: Qrels) -> dict[str, str]:
+    # mteb keeps only queries that have qrels; unjudged queries would only cost encoding.
+    return {q: t for q, t in queries.items() if q in qrels}
+
+
+# --------------------------------------------------------------------------------------------
+# Readers: one per layout. ``read(src, spec, language, locator) -> Collection``
+
+
+Reader = Callable[[Source, DatasetSpec, "str | None", Locator], Collection]
+
+
+def _collection(spec: DatasetSpec, language: str | None, corpus: Corpus,
+                queries: dict[str, str], qrels: Qrels, src: Source,
+                locator: Locator, **extra: Any) -> Collection:
+    source: dict[str, Any] = {"layout": src.layout, "id": src.id, "revision": src.revision,
+                              **extra}
+    if locator.data_dir is not None:
+        paths = sorted(set(locator.local_paths))
+        source.update(path=[str(p.resolve()) for p in paths], revision=None,
+                      fingerprint=manifest_fingerprint(paths))
+    if src.opt("qrels_id"):
+        source["qrels_id"] = src.opt("qrels_id")
+    return Collection(
+        name=spec.name, corpus=corpus, queries=queries, qrels=qrels, split=spec.split,
+        language=language, ignore_identical_ids=spec.ignore_identical_ids, source=source,
+    )
+
+
+def read_mteb(src: Source, spec: DatasetSpec, language: str | None,
+              locator: Locator) -> Collection:
+    path, rev = locator.dataset_arg(src.id, src.revision)
+    prefix = f"{language}-" if language else ""
+    qrels_configs = [f"{prefix}qrels"] if language else ["default", "qrels"]
+    qcfg, qdd = load_first_config(path, qrels_configs, rev)
+    qrels = qrels_from(pick_split(qdd, spec.split, f"{path} [{qcfg}]"), f"{path} [{qcfg}]")
+    ccfg = f"{prefix}corpus"
+    corpus_ds = pick_split(load_config(path, ccfg, rev), spec.split, f"{path} [{ccfg}]")
+    id_col = "_id" if "_id" in corpus_ds.column_names else "id"
+    corpus = arrow_corpus(corpus_ds, id_col=id_col, where=f"{path} [{ccfg}]")
+    qcfgs = [f"{prefix}queries"] + ([] if language else ["query"])
+    name, dd = load_first_config(path, qcfgs, rev)
+    queries = queries_from(pick_split(dd, spec.split, f"{path} [{name}]"), f"{path} [{name}]")
+    return _collection(spec, language, corpus, _judged_only(queries, qrels), qrels, src,
+                       locator, config=prefix.rstrip("-") or "default")
+
+
+def read_beir_hub(src: Source, spec: DatasetSpec, language: str | None,
+                  locator: Locator) -> Collection:
+    path, rev = locator.dataset_arg(src.id, src.revision)
+    qrels_id = src.opt("qrels_id") or f"{src.id}-qrels"
+    qpath, qrev = locator.dataset_arg(qrels_id, src.opt("qrels_revision"))
+    qrels_dd = load_config(qpath, None, qrev)
+    qrels = qrels_from(pick_split(qrels_dd, spec.split, qpath), qpath)
+    corpus_ds = pick_split(load_config(path, "corpus", rev), "corpus", f"{path} [corpus]")
+    title = "title" if src.opt("use_title", True) else None
+    corpus = arrow_corpus(corpus_ds, id_col="_id", title_col=title, where=f"{path} [corpus]")
+    qds = pick_split(load_config(path, "queries", rev), "queries", f"{path} [queries]")
+    queries = queries_from(qds, f"{path} [queries]", id_col="_id")
+    return _collection(spec, language, corpus, _judged_only(queries, qrels), qrels, src,
+                       locator)
+
+
+def _read_tsv_pairs(path: Path) -> dict[str, str]:
+    """MIRACL topics: ``qid<TAB>query`` per line, no header."""
+    out: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            if "\t" not in line:
+                raise DataError(f"{path}:{lineno}: expected 'query id<TAB>query text'")
+            qid, text = line.split("\t", 1)
+            out[qid.strip()] = text
+    return out
+
+
+def _read_trec_qrels(path: Path) -> Qrels:
+    """TREC qrels: ``qid Q0 docid grade`` (tab or space separated)."""
+    qrels: Qrels = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 4 or not re.fullmatch(r"-?\d+", parts[3]):
+                raise DataError(f"{path}:{lineno}: expected 'query-id Q0 doc-id grade'")
+            qrels.setdefault(parts[0], {})[parts[2]] = int(parts[3])
+    return qrels
+
+
+def read_miracl(src: Source, spec: DatasetSpec, language: str | None,
+                locator: Locator) -> Collection:
+    import datasets
+
+    if not language:
+        raise DataError(f"{spec.name}: the miracl layout needs a language")
+    base = f"miracl-v1.0-{language}"
+    stem = f"miracl-v1.0-{language}-{spec.split}"
+    topics_rel = f"{base}/topics/topics.{stem}.tsv"
+    qrels_rel = f"{base}/qrels/qrels.{stem}.tsv"
+    root = locator.folder(src.id, src.revision, [topics_rel, qrels_rel])
+    for rel in (topics_rel, qrels_rel):
+        if not (root / rel).is_file():
+            raise DataError(f"{root}: no {rel} (a copy of {src.id} is expected here)")
+    queries = _read_tsv_pairs(root / topics_rel)
+    qrels = _read_trec_qrels(root / qrels_rel)
+    corpus_id = src.opt("corpus_id", "miracl/miracl-corpus")
+    cdir = f"miracl-corpus-v1.0-{language}"
+    croot = locator.folder(corpus_id, src.opt("corpus_revision"), [f"{cdir}/*"])
+    files = sorted(str(p) for p in (croot / cdir).glob("docs-*.jsonl*"))
+    if not files:
+        raise DataError(f"{croot / cdir}: no docs-*.jsonl.gz files (a copy of {corpus_id})")
+    features = datasets.Features({k: datasets.Value("string") for k in ("docid", "title",
+                                                                          "text")})
+    ds = datasets.load_dataset("json", data_files=files, split="train", features=features)
+    corpus = arrow_corpus(ds, id_col="docid", where=str(croot / cdir))
+    return _collection(spec, language, corpus, _judged_only(queries, qrels), qrels, src,
+                       locator, corpus_id=corpus_id, corpus_revision=src.opt("corpus_revision"))
+
+
+def read_mldr(src: Source, spec: DatasetSpec, language: str | None,
+              locator: Locator) -> Collection:
+    import pyarrow.compute as pc
+
+    if not language:
+        raise DataError(f"{spec.name}: the mldr layout needs a language")
+    path, rev = locator.dataset_arg(src.id, src.revision)
+    where = f"{path} [{language}]"
+    qds = pick_split(load_config(path, language, rev), spec.split, where)
+    missing = {"query_id", "query", "positive_passages"} - set(qds.column_names)
+    if missing:
+        raise DataError(f"{where}: no column(s) {sorted(missing)}")
+    queries = queries_from(qds, where, id_col="query_id", text_col="query")
+    # Positive doc ids straight from the Arrow list<struct<docid, text>> column, so the
+    # passage texts inside it are never turned into Python strings.
+    table = qds.select_columns(["query_id", "positive_passages"]).with_format("arrow")[:]
+    qids = table.column("query_id").to_pylist()
+    qrels: Qrels = {}
+    offset = 0
+    for chunk in table.column("positive_passages").chunks:
+        parents = pc.list_parent_indices(chunk).to_pylist()
+        docids = pc.struct_field(pc.list_flatten(chunk), "docid").to_pylist()
+        for parent, did in zip(parents, docids):
+            qrels.setdefault(str(qids[offset + parent]), {})[str(did)] = 1
+        offset += len(chunk)
+    ccfg = f"corpus-{language}"
+    cds = pick_split(load_config(path, ccfg, rev), "corpus", f"{path} [{ccfg}]")
+    corpus = arrow_corpus(cds, id_col="docid", where=f"{path} [{ccfg}]")
+    return _collection(spec, language, corpus, _judged_only(queries, qrels), qrels, src,
+                       locator, config=language)
+
+
+def read_syntec(src: Source, spec: DatasetSpec, language: str | None,
+                locator: Locator) -> Collection:
+    path, rev = locator.dataset_arg(src.id, src.revision)
+    docs = pick_split(load_config(path, "documents", rev), spec.split, f"{path} [documents]")
+    text_col = "content" if "content" in docs.column_names else "text"
+    corpus = arrow_corpus(docs, id_col="id", text_col=text_col, where=f"{path} [documents]")
+    qds = pick_split(load_config(path, "queries", rev), spec.split, f"{path} [queries]")
+    cols = _columns(qds, ["Question", "Article"], f"{path} [queries]")
+    # mteb: query id = row number, one relevant article per query.
+    queries = {str(i): str(q) for i, q in enumerate(cols["Question"])}
+    qrels: Qrels = {str(i): {str(a): 1} for i, a in enumerate(cols["Article"])}
+    return _collection(spec, language, corpus, queries, qrels, src, locator)
+
+
+READERS: dict[str, Reader] = {
+    "mteb": read_mteb,
+    "beir-hub": read_beir_hub,
+    "miracl": read_miracl,
+    "mldr": read_mldr,
+    "syntec": read_syntec,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# The registered loader
+
+
+def manifest_fingerprint(paths: list[Path]) -> str:
+    """SHA-256 over relative names, sizes and modification times of the files under ``paths``
+    (cheap: a local copy of MIRACL is tens of GB, so contents are not hashed; a re-copied or
+    edited file changes the fingerprint, so cached embeddings are never reused wrongly)."""
+    h = hashlib.sha256()
+    for root in sorted(paths):
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and ".git" not in p.parts and ".cache" not in p.parts:
+                st = p.stat()
+                h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _label(spec: DatasetSpec, language: str | None) -> str:
+    task = f" (mteb {spec.mteb_task})" if spec.mteb_task else ""
+    return f"dataset {spec.name}{'/' + language if language else ''}{task}"
+
+
+def _from_data_dir(spec: DatasetSpec, language: str | None, data_dir: Path) -> Collection:
+    beir = data_dir / spec.name / language if language else data_dir / spec.name
+    # An old-style mteb repository copy also has corpus.jsonl and queries.jsonl at its root
+    # (with a README.md) but may keep its qrels elsewhere: read it as a BEIR folder only when
+    # the split's qrels file is there. Without a README it is a BEIR folder either way, and
+    # load_beir_dir names the missing qrels file.
+    split_qrels = beir / "qrels" / f"{spec.split}.tsv"
+    if is_beir_dir(beir) and (split_qrels.is_file() or not (beir / "README.md").is_file()):
+        coll = load_beir_dir(beir, spec.split, name=spec.name, language=language,
+                             ignore_identical_ids=spec.ignore_identical_ids)
+        coll.source["layout"] = "beir-dir"
+        return coll
+    tried = [f"{beir} (BEIR folder)"]
+    problems: list[str] = []
+    for src in sources(spec):
+        locator = Locator(data_dir)
+        try:
+            return READERS[src.layout](src, spec, language, locator)
+        except _Unavailable as e:
+            tried.append(f"{e} (copy of {src.id}, layout {src.layout})")
+        except (_NoConfig, DataError) as e:
+            problems.append(f"{src.id} copy: {e}")
+        except Exception as e:  # malformed local copy: report it, try the next source
+            problems.append(f"{src.id} copy: {_one_line(e)}")
+    if problems:
+        raise DataError(f"{_label(spec, language)}: cannot read the local copy under "
+                        f"--data-dir {data_dir}: {'; '.join(problems)}")
+    raise DataError(
+        f"{_label(spec, language)}: not found under --data-dir {data_dir}; tried "
+        f"{'; '.join(tried)}. Put a BEIR-format folder at {beir} or a copy of "
+        f"{sources(spec)[0].id} at {data_dir / sources(spec)[0].id.split('/')[-1]}"
+    )
+
+
+def _from_hub(spec: DatasetSpec, language: str | None) -> Collection:
+    src = sources(spec)[0]
+    with hub_mode() as offline_why:
+        try:
+            return READERS[src.layout](src, spec, language, Locator(None))
+        except (DataError, _NoConfig) as e:
+            raise DataError(f"{_label(spec, language)}: {src.label}: {e}") from None
+        except Exception as e:
+            if not _is_unavailable(e):
+                raise DataError(
+                    f"{_label(spec, language)}: cannot read {src.label} ({_one_line(e)})"
+                ) from None
+            why = offline_why or _one_line(e, 160)
+            raise DataError(
+                f"{_label(spec, language)}: {src.label} is not in the local cache "
+                f"({_cache_dirs()}) and {why}. Supply it with --data-dir DIR "
+                f"(DIR/{spec.name}{'/' + language if language else ''} as a BEIR folder, or "
+                f"DIR/{src.id.split('/')[-1]} as a copy of the Hub repository), or run once "
+                "online to fill the cache"
+            ) from None
+
+
+def load_hub_dataset(spec: DatasetSpec, language: str | None,
+                     data_dir: Path | None) -> Collection:
+    """The loader registered for every Hub layout (see the module docstring)."""
+    if spec.languages and language is None:
+        raise DataError(f"{_label(spec, None)}: choose a language ({', '.join(spec.languages)})")
+    if data_dir is not None:
+        data_dir = Path(data_dir).expanduser()
+        if not data_dir.is_dir():
+            raise DataError(f"--data-dir {data_dir}: not a directory")
+        return _from_data_dir(spec, language, data_dir)
+    return _from_hub(spec, language)
+
+
+for _layout in READERS:
+    register_loader(_layout, load_hub_dataset)
