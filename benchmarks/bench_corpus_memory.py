@@ -6,7 +6,7 @@ README ``configs:`` block), then a fresh Python process loads it through
 ``evalkit.hub.load_hub_dataset`` (the code path of ``evalkit run --data-dir``) and walks it
 the way the runner does:
 
-1. ``Corpus.char_lengths()`` and an argsort by length,
+1. ``Corpus.byte_lengths()`` and an argsort by length,
 2. ``Corpus.rows(sorted chunk of 16,384 indices)`` for every chunk, building the
    ``title + " " + text`` strings an encoder would get,
 3. ``Corpus.iter_slices(1024)`` over the whole corpus,
@@ -144,8 +144,8 @@ def child(data_dir: str, naive: bool) -> None:
     stages["load"] = {**_rss(), "s": time.perf_counter() - t}
 
     t = time.perf_counter()
-    order = np.argsort(-corpus.char_lengths(), kind="stable")
-    stages["char_lengths+argsort"] = {**_rss(), "s": time.perf_counter() - t}
+    order = np.argsort(-corpus.byte_lengths(), kind="stable")
+    stages["byte_lengths+argsort"] = {**_rss(), "s": time.perf_counter() - t}
 
     t = time.perf_counter()
     total = 0

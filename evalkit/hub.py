@@ -303,7 +303,6 @@ def arrow_corpus(ds: Any, *, id_col: str, text_col: str = "text",
                  title_col: str | None = "title", where: str = "corpus") -> Corpus:
     """A :class:`Corpus` over ``ds`` with Arrow-side renames: ``id_col -> _id``,
     ``text_col -> text``, ``title_col -> title`` (an empty-string title column if absent)."""
-    import pyarrow as pa
 
     cols = ds.column_names
     for need in (id_col, text_col):
@@ -318,15 +317,8 @@ def arrow_corpus(ds: Any, *, id_col: str, text_col: str = "text",
     ds = _string_col(ds, "_id")
     if "title" in ds.column_names:
         ds = _string_col(ds, "title")
-    else:
-        # Empty strings as one offsets buffer (4 bytes a row), not a Python list of "".
-        n = len(ds)
-        empty = pa.StringArray.from_buffers(
-            n, pa.py_buffer(bytes(4 * (n + 1))), pa.py_buffer(b"")
-        )
-        ds = ds.add_column("title", empty, new_fingerprint=_fp(ds._fingerprint, "title"))
     ds = _string_col(ds, "text")
-    return Corpus(ds.select_columns(["_id", "title", "text"]))
+    return Corpus(ds)  # adds an empty title column where the layout has none
 
 
 def _fp(*parts: str) -> str:

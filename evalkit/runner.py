@@ -164,7 +164,7 @@ def encode_corpus(
         hit = cache.get(key, n)
         if hit is not None:
             return hit, True
-    order = np.argsort(-coll.corpus.char_lengths(), kind="stable")
+    order = np.argsort(-coll.corpus.byte_lengths(), kind="stable")
     out: np.ndarray | None = None
     tmp = None
     with bar.task(f"encode {coll.key}", n) as advance:

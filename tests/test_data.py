@@ -32,7 +32,7 @@ def test_corpus_rows_lengths_and_ids(beir_dir: Path) -> None:
     rows = corpus.rows([2, 0])
     assert [r["_id"] for r in rows] == ["d3", "d1"]
     assert rows[0]["title"] == ""
-    lengths = corpus.char_lengths()
+    lengths = corpus.byte_lengths()
     expect = [len(d.get("title") or "") + len(d["text"]) for d in SMALL_CORPUS]
     np.testing.assert_array_equal(lengths, expect)
     assert corpus.id_array().take(np.array([1, 6])).to_pylist() == ["d2", "7"]

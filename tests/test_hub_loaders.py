@@ -271,7 +271,8 @@ def test_corpus_is_memory_mapped_arrow_with_the_three_columns(tmp_path: Path) ->
     assert ds.column_names == ["_id", "title", "text"]
     assert ds.cache_files and all(Path(f["filename"]).suffix == ".arrow" for f in ds.cache_files)
     assert [str(t) for t in ds.features.values()] == ["Value('string')"] * 3
-    assert list(corpus.char_lengths()) == [len(t) + len(x) for _, t, x in ML_DOCS["zh"]]
+    lengths = [len(t.encode()) + len(x.encode()) for _, t, x in ML_DOCS["zh"]]
+    assert list(corpus.byte_lengths()) == lengths  # UTF-8 bytes: read from offsets alone
 
 
 def test_mteb_single_config_layout_with_int_ids_and_only_split(tmp_path: Path) -> None:
