@@ -117,3 +117,20 @@ def test_report_errors(tmp_path: Path, capsys) -> None:
     bad.write_text("model,evalkit_model,dim,beir\nX,x,,fifty\n")
     with pytest.raises(Exception, match="column beir"):
         load_reference(bad)
+
+
+def test_subsets_are_averaged_within_their_dataset_first() -> None:
+    # mteb scores XPQA's three subsets as one task; the suite mean is over the 5 tasks.
+    specs = get_suite("mteb-fr").datasets
+    recs = []
+    for spec in specs:
+        langs = list(spec.languages) or [None]
+        for i, lang in enumerate(langs):
+            value = 0.9 if (len(langs) > 1 and i == 0) else 0.5
+            recs.append(record("m", "mteb-fr", spec.name, lang, value))
+    multi = [s for s in specs if len(s.languages) > 1]
+    assert len(multi) == 1 and len(multi[0].languages) == 3
+    cell = suite_table(recs)["m"]["mteb-fr"]
+    assert cell.complete and cell.n == len(recs) == 7
+    xpqa = (90 + 50 + 50) / 3
+    assert cell.value == pytest.approx((4 * 50 + xpqa) / 5)  # not (90 + 6 * 50) / 7
