@@ -10,7 +10,10 @@ BASELINES: list[ModelSpec] = [
         kind="bm25",
         reference="https://github.com/xhluca/bm25s",
         extra={"k1": 0.9, "b": 0.4, "method": "lucene", "stemmer": None},
-        citation="Robertson and Zaragoza, The Probabilistic Relevance Framework: BM25 and Beyond (2009)",
+        citation=(
+            "Robertson and Zaragoza, The Probabilistic Relevance Framework: BM25 and Beyond "
+            "(2009)"
+        ),
     ),
     ModelSpec(
         name="minilm",
@@ -61,4 +64,88 @@ BASELINES: list[ModelSpec] = [
     ),
 ]
 
-MODELS: list[ModelSpec] = [*BASELINES]
+# ---- DRAMA ------------------------------------------------------------------------------------
+# Facts from /work/shared/reference/drama.md (the checkpoints' config.json, model card, paper).
+
+DRAMA_LANGUAGES: tuple[str, ...] = (
+    "ar", "bn", "de", "en", "es", "fa", "fi", "fr", "hi", "id",
+    "it", "ja", "ko", "pt", "ru", "sw", "te", "th", "yo", "zh",
+)
+"""The 20 languages of DRAMA's pruning and retriever training (model card)."""
+
+DRAMA_CITATION = (
+    "@article{drama,\n"
+    "  title={{Drama}: Diverse Augmentation from Large Language Models To Smaller Dense "
+    "Retrievers},\n"
+    "  author={Ma, Xueguang and Lin, Victoria Xi and Oguz, Barlas and Lin, Jimmy and "
+    "Yih, Wen-tau and Chen, Xilun},\n"
+    "  journal={arXiv:2502.18460},\n"
+    "  year={2025}\n"
+    "}"
+)
+
+_DRAMA_NOTES = {
+    "revision_note": (
+        "No Hub commit hash for facebook/drama-* was found in the stored sources (mteb has no "
+        "DRAMA entry: issue #2261; no results-repo folder; no pinned use in public code), so "
+        "none is pinned rather than invented; set one with a custom ModelSpec(revision=...)."
+    ),
+    "matryoshka_source": (
+        "Rule: only documented dims. 256 for all three (model card: encode_queries(..., dim=256)"
+        " with expected scores); 768 for drama-1b (paper Table 1, 'DRAMA 1B, 768 dims'). The "
+        "training dims list was not found; other cuts need a custom ModelSpec."
+    ),
+    "max_length_note": (
+        "Query/document limits for BEIR and MIRACL were not found in the paper; 512/512 is "
+        "the one public DRAMA MIRACL script's setting (tevatron, --query_max_len 512). MLDR "
+        "documents are encoded whole up to 8192 tokens (max_seq_len of the model code)."
+    ),
+    "license_note": (
+        "The Hub card's license field was not in the stored sources; see the model page."
+    ),
+    "paper": "arXiv:2502.18460",
+    "code": "https://github.com/facebookresearch/dpr-scale/tree/main/drama",
+}
+
+DRAMA: list[ModelSpec] = [
+    ModelSpec(
+        name=name,
+        kind="drama",
+        hf_id=f"facebook/{name}",
+        revision=None,
+        dim=dim,
+        matryoshka_dims=mrl,
+        max_query_length=512,
+        max_doc_length=512,
+        max_doc_length_by_suite={"mldr": 8192},
+        query_prefix="Query: ",
+        doc_prefix="",
+        pooling="mean",
+        normalize=True,
+        similarity="cosine",
+        languages=DRAMA_LANGUAGES,
+        params=params,
+        license=None,
+        reference=f"https://huggingface.co/facebook/{name}",
+        citation=DRAMA_CITATION,
+        extra={**_DRAMA_NOTES, **shape},
+    )
+    for name, dim, mrl, params, shape in (
+        (
+            "drama-base", 768, (256,), "0.1B non-embedding (113M); 212M with embeddings",
+            {"hidden_layers_heads_kv": [768, 12, 12, 12], "intermediate_size": 3072,
+             "n_parameters": 211_766_016, "n_embedding_parameters": 98_500_608},
+        ),
+        (
+            "drama-large", 1024, (256,), "0.3B non-embedding (265M)",
+            {"shape_note": "config.json of drama-large not found; dim is its hidden size"},
+        ),
+        (
+            "drama-1b", 2048, (256, 768), "1B non-embedding; 1.24B with (tied) embeddings",
+            {"hidden_layers_heads_kv": [2048, 16, 32, 8], "intermediate_size": 8192,
+             "n_parameters": 1_235_814_400, "n_embedding_parameters": 262_668_288},
+        ),
+    )
+]
+
+MODELS: list[ModelSpec] = [*BASELINES, *DRAMA]

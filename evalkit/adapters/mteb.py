@@ -1,0 +1,172 @@
+"""Run any evalkit encoder inside mteb 2.x (``mteb.evaluate(adapter, tasks)``).
+
+mteb calls ``encode(DataLoader, task_metadata=..., prompt_type=...)``; the adapter sends
+``PromptType.query`` to the evalkit encoder's query path (its query prefix, e.g. DRAMA's
+``"Query: "``, and query length) and everything else (documents, symmetric tasks) to the
+document path. mteb has already joined ``title + " " + text`` for documents.
+
+:data:`DRAMA_MODEL_METAS` holds ``ModelMeta`` entries for the three DRAMA checkpoints, in the
+form mteb's model registry takes (DRAMA has none yet: mteb issue #2261); their loader builds
+the adapter through evalkit, so ``meta.load_model()`` runs DRAMA without remote code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from mteb.models.abs_encoder import AbsEncoder
+from mteb.models.model_meta import ModelMeta
+from mteb.types import PromptType
+
+from evalkit.models.base import Encoder, ModelSpec
+from evalkit.models.catalog import DRAMA, MODELS
+
+if TYPE_CHECKING:
+    from mteb.abstasks.task_metadata import TaskMetadata
+    from torch.utils.data import DataLoader
+
+# ISO 639-1 (evalkit) -> ISO 639-3 + script (mteb). Scripts as each language is written in
+# DRAMA's training data (MIRACL, MLDR and the MTEB tasks in drama.md).
+ISO_639_3_SCRIPT: dict[str, str] = {
+    "ar": "ara-Arab", "bn": "ben-Beng", "de": "deu-Latn", "en": "eng-Latn", "es": "spa-Latn",
+    "fa": "fas-Arab", "fi": "fin-Latn", "fr": "fra-Latn", "hi": "hin-Deva", "id": "ind-Latn",
+    "it": "ita-Latn", "ja": "jpn-Jpan", "ko": "kor-Hang", "pt": "por-Latn", "ru": "rus-Cyrl",
+    "sw": "swa-Latn", "te": "tel-Telu", "th": "tha-Thai", "yo": "yor-Latn", "zh": "zho-Hans",
+}
+
+
+class EvalkitMtebEncoder(AbsEncoder):
+    """mteb's ``EncoderProtocol`` over an evalkit :class:`~evalkit.models.base.Encoder`.
+
+    ``dim`` cuts every embedding to a Matryoshka dimension (validated by the encoder)."""
+
+    def __init__(self, encoder: Encoder, meta: ModelMeta | None = None,
+                 dim: int | None = None) -> None:
+        self.model = encoder
+        self.mteb_model_meta = meta or model_meta_for(encoder.spec, encoder)
+        self.dim = dim
+        check = getattr(encoder, "check_dim", None)
+        if dim is not None and callable(check):
+            check(dim)
+
+    def encode(
+        self,
+        inputs: DataLoader[Any],
+        *,
+        task_metadata: TaskMetadata,
+        hf_split: str,
+        hf_subset: str,
+        prompt_type: PromptType | None = None,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        texts: list[str] = [t for batch in inputs for t in batch["text"]]
+        batch_size = kwargs.get("batch_size")
+        if prompt_type == PromptType.query:
+            return self.model.encode_queries(texts, dim=self.dim, batch_size=batch_size)
+        return self.model.encode_documents(texts, dim=self.dim, batch_size=batch_size)
+
+
+def model_meta_for(spec: ModelSpec, encoder: Encoder | None = None) -> ModelMeta:
+    """A ``ModelMeta`` describing ``spec`` (for ad-hoc models: what evalkit knows of them).
+
+    mteb names need ``org/name``: Hub ids are used as they are, anything else becomes
+    ``evalkit-local/<name>``."""
+    eff = encoder.spec if encoder is not None else spec
+    name = spec.hf_id if spec.hf_id and _is_hub_id(spec.hf_id) else f"evalkit-local/{spec.name}"
+    full = eff.dim
+    dims: int | list[int] | None = full
+    if eff.matryoshka_dims and full:
+        dims = sorted({*eff.matryoshka_dims, full})
+    max_tokens = max(
+        [x for x in (eff.max_query_length, eff.max_doc_length,
+                     *eff.max_doc_length_by_suite.values()) if x] or [0]
+    ) or None
+    extra = eff.extra
+    registered = {m.name for m in MODELS}
+    target = spec.name if spec.name in registered else (spec.hf_id or spec.name)
+    return ModelMeta(
+        loader=load_for_mteb,
+        loader_kwargs={"evalkit_model": target, "model_type": spec.kind},
+        name=name,
+        revision=spec.revision,
+        release_date=None,
+        languages=[ISO_639_3_SCRIPT[x] for x in eff.languages if x in ISO_639_3_SCRIPT] or None,
+        n_parameters=extra.get("n_parameters"),
+        n_embedding_parameters=extra.get("n_embedding_parameters"),
+        memory_usage_mb=(round(extra["n_parameters"] * 4 / 2**20, 1)
+                         if extra.get("n_parameters") else None),
+        max_tokens=max_tokens,
+        embed_dim=dims,
+        license=eff.license,
+        open_weights=True,
+        public_training_code=extra.get("code"),
+        public_training_data=None,
+        framework=["PyTorch", "Transformers"],
+        reference=eff.reference,
+        similarity_fn_name="cosine" if eff.similarity == "cosine" else "dot",
+        use_instructions=bool(eff.query_prefix or eff.doc_prefix),
+        training_datasets=None,
+        citation=eff.citation,
+    )
+
+
+def _is_hub_id(value: str) -> bool:
+    return value.count("/") == 1 and not value.startswith((".", "/", "~"))
+
+
+def load_for_mteb(
+    model_name: str,
+    revision: str | None = None,
+    *,
+    device: str | None = None,
+    evalkit_model: str | None = None,
+    model_type: str | None = None,
+    embed_dim: int | None = None,
+    dtype: str | None = None,
+    **kwargs: Any,
+) -> EvalkitMtebEncoder:
+    """``ModelMeta.loader``: load through evalkit (no remote code) and wrap for mteb.
+    ``embed_dim`` (``meta.load_model(embed_dim=256)``) is a Matryoshka cut."""
+    from dataclasses import replace
+
+    from evalkit.models.registry import load_encoder, resolve_model
+
+    spec = resolve_model(evalkit_model or model_name, model_type)
+    if revision and revision != spec.revision:
+        spec = replace(spec, revision=revision)
+    return EvalkitMtebEncoder(load_encoder(spec, device=device, dtype=dtype), dim=embed_dim)
+
+
+def mteb_model(
+    model: str | ModelSpec | Encoder,
+    *,
+    dim: int | None = None,
+    model_type: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+) -> EvalkitMtebEncoder:
+    """An mteb model for any evalkit model: registered name, Hub id, local directory,
+    :class:`ModelSpec` or an already-loaded encoder. Registered DRAMA models get their
+    :data:`DRAMA_MODEL_METAS` entry."""
+    from evalkit.models.registry import load_encoder, resolve_model
+
+    if isinstance(model, (str, ModelSpec)):
+        spec = model if isinstance(model, ModelSpec) else resolve_model(model, model_type)
+        encoder: Encoder = load_encoder(spec, device=device, dtype=dtype)
+    else:
+        encoder, spec = model, model.spec
+    meta = DRAMA_MODEL_METAS.get(spec.hf_id or "") if spec.kind == "drama" else None
+    if meta is not None and meta.name != spec.hf_id:
+        meta = None
+    return EvalkitMtebEncoder(encoder, meta=meta, dim=dim)
+
+
+def _drama_metas(specs: Sequence[ModelSpec]) -> dict[str, ModelMeta]:
+    metas = [model_meta_for(spec) for spec in specs]
+    return {str(m.name): m for m in metas}
+
+
+DRAMA_MODEL_METAS: dict[str, ModelMeta] = _drama_metas(DRAMA)
+"""``facebook/drama-base|large|1b`` -> ``ModelMeta`` (embed_dim lists the Matryoshka dims)."""
