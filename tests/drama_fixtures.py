@@ -28,9 +28,6 @@ import torch
 # Nothing here may reach the Hugging Face Hub (it is not reachable anyway).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# Tiny models gain nothing from intra-op threads, and on a shared 2-core machine OpenMP
-# spin-waiting made these tests 5x slower (155 s vs 33 s). EVALKIT_TEST_THREADS overrides.
-torch.set_num_threads(int(os.environ.get("EVALKIT_TEST_THREADS", "1")))
 
 LLAMA3_VOCAB = 128256
 BOS, EOS = "<|begin_of_text|>", "<|end_of_text|>"

@@ -102,3 +102,40 @@ def as_doc_texts(
     from evalkit.data import doc_text
 
     return [t if isinstance(t, str) else doc_text(t, join) for t in texts_or_dicts]
+
+
+def resolved_revision(source: str | None, config: Any = None) -> str | None:
+    """The Hub commit the weights came from: transformers records it on the config
+    (``_commit_hash``) when it resolves a Hub id or cached snapshot; else a snapshot path's
+    ``.../snapshots/<sha>``; ``None`` for a plain local directory."""
+    commit = getattr(config, "_commit_hash", None) if config is not None else None
+    if commit:
+        return str(commit)
+    if not source:
+        return None
+    parts = str(source).replace("\\", "/").split("/")
+    if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts):
+        return parts[parts.index("snapshots") + 1]
+    return None
+
+
+def local_model_fingerprint(path: str | None) -> str | None:
+    """Identity of a local model directory for the embedding cache: a local checkpoint has no
+    revision, so a rewritten one at the same path must not reuse old vectors. Hashes config
+    and tokenizer files, and the size and mtime of weight files (too big to hash each run)."""
+    import hashlib
+    from pathlib import Path
+
+    if not path or not Path(path).is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(Path(path).rglob("*")):
+        if not f.is_file():
+            continue
+        h.update(str(f.relative_to(path)).encode())
+        if f.suffix in (".json", ".txt", ".model") and f.stat().st_size < 50_000_000:
+            h.update(f.read_bytes())
+        else:
+            st = f.stat()
+            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]

@@ -33,7 +33,13 @@ def _offline_package_dir(spec: ModelSpec) -> Path | None:
 
 
 def detect_kind(path: Path) -> ModelKind:
-    """Layout of a local model directory."""
+    """Layout of a local model directory. DRAMA's repositories also ship ``modules.json``;
+    loaded as sentence-transformers they would run causally without the query prefix, so
+    their config (remote-code class names) decides first."""
+    from evalkit.models.drama import is_drama_config
+
+    if (path / "config.json").is_file() and is_drama_config(model_dir_config(path)):
+        return "drama"
     if (path / "modules.json").is_file():
         return "sentence-transformers"
     if (path / "config.json").is_file():
@@ -46,6 +52,9 @@ def resolve_model(name_or_path: str, model_type: str | None = None) -> ModelSpec
     if model_type is not None and model_type not in _KINDS:
         raise ModelError(f"--model-type {model_type!r} is not one of {', '.join(_KINDS)}")
     registry = registered_models()
+    # A registered model's Hub id means the registered model (facebook/drama-base -> drama-base).
+    by_hub_id = {m.hf_id: m.name for m in registry.values() if m.hf_id}
+    name_or_path = by_hub_id.get(name_or_path, name_or_path)
     if name_or_path in registry:
         spec = registry[name_or_path]
         if spec.kind != "bm25" and not os.environ.get("EVALKIT_NO_OFFLINE_PACKAGE"):
@@ -76,11 +85,20 @@ def _hub_kind(repo_id: str) -> ModelKind:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
+    from evalkit.hub import hub_mode
+
     try:
-        hf_hub_download(repo_id, "modules.json")
-        return "sentence-transformers"
-    except EntryNotFoundError:
-        return "transformers"
+        with hub_mode():
+            config = json.loads(Path(hf_hub_download(repo_id, "config.json")).read_text())
+            from evalkit.models.drama import is_drama_config
+
+            if is_drama_config(config):
+                return "drama"
+            try:
+                hf_hub_download(repo_id, "modules.json")
+                return "sentence-transformers"
+            except EntryNotFoundError:
+                return "transformers"
     except Exception as e:
         raise ModelError(
             f"--model {repo_id}: cannot reach the Hugging Face Hub or its cache "
@@ -105,6 +123,19 @@ def load_encoder(
     )
     if spec.kind == "bm25":
         raise ModelError("bm25 is a sparse retriever, not an encoder; use evalkit.evaluate")
+    local = spec.extra.get("local_dir") or (
+        spec.hf_id if spec.hf_id and Path(spec.hf_id).is_dir() else None
+    )
+    if local:
+        return _construct(spec, device, dtype)
+    from evalkit.hub import hub_mode
+
+    # An unreachable Hub: fail (or use the cache) within seconds, not after minutes of retries.
+    with hub_mode():
+        return _construct(spec, device, dtype)
+
+
+def _construct(spec: ModelSpec, device: str | None, dtype: str | None) -> Encoder:
     if spec.kind == "sentence-transformers":
         from evalkit.models.sentence_transformer import SentenceTransformerEncoder
 

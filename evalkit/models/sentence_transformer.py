@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.errors import ModelError
-from evalkit.models.base import ModelSpec, as_doc_texts, truncate_dim
+from evalkit.models.base import ModelSpec, as_doc_texts, resolved_revision, truncate_dim
 
 _DTYPES = {
     "float32": "float32",
@@ -83,7 +83,7 @@ class SentenceTransformerEncoder:
             or self.model.get_sentence_embedding_dimension
         )
         self.dim = int(get_dim() or 0) or spec.dim
-        self.revision = spec.revision or _resolved_revision(source)
+        self.revision = spec.revision or resolved_revision(source, _first_config(self.model))
         self.show_progress = False
 
     def _encode(
@@ -122,11 +122,9 @@ class SentenceTransformerEncoder:
         )
 
 
-def _resolved_revision(source: str | None) -> str | None:
-    """The Hub commit of a cached snapshot path (``.../snapshots/<sha>``), if any."""
-    if not source:
+def _first_config(model: Any) -> Any:
+    """The transformers config of a SentenceTransformer's first module, if it has one."""
+    try:
+        return model[0].auto_model.config
+    except (AttributeError, IndexError, KeyError, TypeError):
         return None
-    parts = str(source).replace("\\", "/").split("/")
-    if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts):
-        return parts[parts.index("snapshots") + 1]
-    return None

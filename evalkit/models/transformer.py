@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.errors import ModelError
-from evalkit.models.base import ModelSpec, as_doc_texts, truncate_dim
+from evalkit.models.base import ModelSpec, as_doc_texts, resolved_revision, truncate_dim
 from evalkit.models.sentence_transformer import default_device, torch_dtype
 
 # Tokenizers without a real limit report 1e30 as model_max_length.
@@ -72,7 +72,9 @@ class TransformerEncoder:
         self.spec = self._effective_spec(spec)
         self.max_query_length: int | None = self.spec.max_query_length or self.own_max_length
         self.max_doc_length: int | None = self.spec.max_doc_length or self.own_max_length
-        self.revision: str | None = spec.revision or _snapshot_revision(self.source)
+        self.revision: str | None = spec.revision or resolved_revision(
+            self.source, self.model.config
+        )
         self.default_batch_size = 32
 
     # ---- loading (hooks) -------------------------------------------------------------------
@@ -134,8 +136,12 @@ class TransformerEncoder:
     def _token_ids(self, texts: list[str], max_length: int) -> list[list[int]]:
         """Token ids per text, special tokens included, at most ``max_length`` long."""
         enc = self.tokenizer(
-            texts, add_special_tokens=True, truncation=True, max_length=max_length,
-            return_attention_mask=False, return_token_type_ids=False,
+            texts,
+            add_special_tokens=True,
+            truncation=True,
+            max_length=max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
         )
         return [list(ids) for ids in enc["input_ids"]]
 
@@ -240,8 +246,9 @@ class TransformerEncoder:
         self, texts: Sequence[str], dim: int | None = None, batch_size: int | None = None
     ) -> np.ndarray:
         prefix = self.spec.query_prefix
-        return self.encode_texts([prefix + t for t in texts], self.max_query_length, dim,
-                                 batch_size)
+        return self.encode_texts(
+            [prefix + t for t in texts], self.max_query_length, dim, batch_size
+        )
 
     def encode_documents(
         self,
@@ -250,8 +257,9 @@ class TransformerEncoder:
         batch_size: int | None = None,
     ) -> np.ndarray:
         prefix = self.spec.doc_prefix
-        return self.encode_texts([prefix + t for t in as_doc_texts(texts_or_dicts)],
-                                 self.max_doc_length, dim, batch_size)
+        return self.encode_texts(
+            [prefix + t for t in as_doc_texts(texts_or_dicts)], self.max_doc_length, dim, batch_size
+        )
 
 
 def dtype_kwarg(dtype: Any) -> dict[str, Any]:
@@ -262,13 +270,3 @@ def dtype_kwarg(dtype: Any) -> dict[str, Any]:
     if Version(transformers.__version__).release >= (4, 56):
         return {"dtype": dtype}
     return {"torch_dtype": dtype}
-
-
-def _snapshot_revision(source: str | None) -> str | None:
-    """The Hub commit of a cached snapshot path (``.../snapshots/<sha>``), if any."""
-    if not source:
-        return None
-    parts = str(source).replace("\\", "/").split("/")
-    if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts):
-        return parts[parts.index("snapshots") + 1]
-    return None
