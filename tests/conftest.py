@@ -14,6 +14,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Wide tables regardless of the terminal (pytest-xdist workers have none): no truncated cells.
+os.environ["COLUMNS"] = "200"
 
 import torch  # noqa: E402
 

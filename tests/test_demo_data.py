@@ -162,7 +162,8 @@ def test_cross_lingual_judgements(qrels_rows, queries, corpus) -> None:
     assert len(crossed) >= 10
     # at least one query can only be answered across languages
     only_other = [
-        q for q, j in _judgements(qrels_rows).items()
+        q
+        for q, j in _judgements(qrels_rows).items()
         if any(g > 0 for g in j.values())
         and all(dlang[d] != qlang[q] for d, g in j.items() if g > 0)
     ]
