@@ -96,7 +96,8 @@ def evaluate_run(
     ``queries`` restricts scoring to these query ids (those that were asked); judged queries
     outside it are neither scored nor counted as dropped."""
     names = [canonical(m) for m in measures]
-    qrels = {q: d for q, d in qrels.items() if queries is None or q in set(queries)}
+    wanted = None if queries is None else set(queries)
+    qrels = {q: d for q, d in qrels.items() if wanted is None or q in wanted}
     judged, dropped = positive_qrels(qrels)
     if ignore_identical_ids:
         run = strip_identical_ids(run)

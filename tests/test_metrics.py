@@ -80,3 +80,10 @@ def test_measure_names() -> None:
         canonical("ndcg")
     with pytest.raises(EvalkitError):
         canonical("recall_at_0")
+
+
+def test_queries_may_be_any_iterable() -> None:
+    qrels = {"a": {"x": 1}, "b": {"y": 1}, "c": {"z": 1}}
+    run = {"a": {"x": 1.0}, "b": {"y": 1.0}, "c": {"z": 1.0}}
+    s = evaluate_run(qrels, run, ["ndcg_at_10"], queries=iter(["a", "b"]))
+    assert s.n_queries_scored == 2

@@ -3,6 +3,8 @@
 * :mod:`evalkit.adapters.mteb`: ``mteb_model(...)`` for ``mteb.evaluate(model, tasks)``, and
   ``ModelMeta`` entries for the DRAMA checkpoints (``DRAMA_MODEL_METAS``).
 * :mod:`evalkit.adapters.beir`: ``beir_model(...)`` for beir's ``DenseRetrievalExactSearch``.
+* :mod:`evalkit.adapters.mteb_tasks`: ``local_retrieval_task(path)`` runs mteb on a local
+  BEIR-format folder.
 
 Each imports its peer (optional dependencies, ``pip install evalkit[peers]``) only when used.
 """
@@ -17,6 +19,7 @@ _LAZY = {
     "DRAMA_MODEL_METAS": "evalkit.adapters.mteb",
     "beir_model": "evalkit.adapters.beir",
     "EvalkitBeirModel": "evalkit.adapters.beir",
+    "local_retrieval_task": "evalkit.adapters.mteb_tasks",
 }
 
 
