@@ -40,8 +40,9 @@ class Corpus:
 
             # Empty strings as one offsets buffer (4 bytes a row), not a Python list of "".
             n = len(dataset)
-            empty = pa.StringArray.from_buffers(n, pa.py_buffer(bytes(4 * (n + 1))),
-                                                pa.py_buffer(b""))
+            empty = pa.StringArray.from_buffers(
+                n, pa.py_buffer(bytes(4 * (n + 1))), pa.py_buffer(b"")
+            )
             fp = hashlib.sha256(f"{dataset._fingerprint}/title".encode()).hexdigest()[:16]
             dataset = dataset.add_column("title", empty, new_fingerprint=fp)
         if dataset.column_names != ["_id", "title", "text"]:
@@ -166,8 +167,9 @@ def fingerprint(paths: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def _read_jsonl_checked(path: Path, required: tuple[str, ...]) -> None:
-    """Fail with the file and line number on the first malformed record."""
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` of a JSON Lines file, blank lines skipped; the first line that
+    is not a JSON object raises :class:`DataError` naming ``file:line``."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -178,9 +180,15 @@ def _read_jsonl_checked(path: Path, required: tuple[str, ...]) -> None:
                 raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
             if not isinstance(rec, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object")
-            for key in required:
-                if key not in rec:
-                    raise DataError(f"{path}:{lineno}: missing field '{key}'")
+            yield lineno, rec
+
+
+def _read_jsonl_checked(path: Path, required: tuple[str, ...]) -> None:
+    """Fail with the file and line number on the first malformed record."""
+    for lineno, rec in iter_jsonl(path):
+        for key in required:
+            if key not in rec:
+                raise DataError(f"{path}:{lineno}: missing field '{key}'")
 
 
 def read_queries(path: Path) -> dict[str, str]:
@@ -188,17 +196,10 @@ def read_queries(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise DataError(f"{path}: queries file not found")
     queries: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                queries[str(rec["_id"])] = str(rec["text"])
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            except (KeyError, TypeError):
-                raise DataError(f"{path}:{lineno}: expected fields '_id' and 'text'") from None
+    for lineno, rec in iter_jsonl(path):
+        if "_id" not in rec or not isinstance(rec.get("text"), str):
+            raise DataError(f"{path}:{lineno}: expected fields '_id' and 'text'")
+        queries[str(rec["_id"])] = rec["text"]
     return queries
 
 

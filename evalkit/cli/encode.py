@@ -9,15 +9,14 @@ half-written output.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import typer
 
 from evalkit.cli import app, console
+from evalkit.data import iter_jsonl
 from evalkit.errors import EvalkitError
+from evalkit.results import atomic_write
 
 
 def read_records(path: Path, kind: str) -> tuple[list[str], list[str] | list[dict[str, str]]]:
@@ -27,50 +26,27 @@ def read_records(path: Path, kind: str) -> tuple[list[str], list[str] | list[dic
         raise EvalkitError(f"--input {path}: file not found")
     ids: list[str] = []
     items: list = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise EvalkitError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise EvalkitError(f"{path}:{lineno}: expected a JSON object")
-            text = rec.get("text")
-            if not isinstance(text, str):
-                raise EvalkitError(f"{path}:{lineno}: needs a string field 'text'")
-            title = rec.get("title", "")
-            if title is None:
-                title = ""
-            if not isinstance(title, str):
-                raise EvalkitError(f"{path}:{lineno}: field 'title' must be a string")
-            rid = rec.get("_id", rec.get("id", lineno))
-            if not isinstance(rid, (str, int)) or isinstance(rid, bool) or any(
-                c in str(rid) for c in "\r\n"
-            ):
-                raise EvalkitError(
-                    f"{path}:{lineno}: '_id' must be a one-line string or an integer"
-                )
-            ids.append(str(rid))
-            items.append({"title": title, "text": text} if kind == "document" else text)
+    for lineno, rec in iter_jsonl(path):
+        text = rec.get("text")
+        if not isinstance(text, str):
+            raise EvalkitError(f"{path}:{lineno}: needs a string field 'text'")
+        title = rec.get("title", "")
+        if title is None:
+            title = ""
+        if not isinstance(title, str):
+            raise EvalkitError(f"{path}:{lineno}: field 'title' must be a string")
+        rid = rec.get("_id", rec.get("id", lineno))
+        if (
+            not isinstance(rid, (str, int))
+            or isinstance(rid, bool)
+            or any(c in str(rid) for c in "\r\n")
+        ):
+            raise EvalkitError(f"{path}:{lineno}: '_id' must be a one-line string or an integer")
+        ids.append(str(rid))
+        items.append({"title": title, "text": text} if kind == "document" else text)
     if not items:
         raise EvalkitError(f"--input {path}: no records")
     return ids, items
-
-
-def write_atomic(path: Path, write) -> None:  # write: Callable[[BinaryIO], None]
-    """Write via a temporary file in the same directory, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def ids_path_for(output: Path) -> Path:
@@ -79,16 +55,20 @@ def ids_path_for(output: Path) -> Path:
 
 @app.command("encode")
 def encode(
-    model: str = typer.Option(..., "--model", "-m",
-                              help="Registered name, Hugging Face id or local directory."),
-    input_path: Path = typer.Option(..., "--input", "-i",
-                                    help="JSON lines with 'text' (and 'title', '_id')."),
+    model: str = typer.Option(
+        ..., "--model", "-m", help="Registered name, Hugging Face id or local directory."
+    ),
+    input_path: Path = typer.Option(
+        ..., "--input", "-i", help="JSON lines with 'text' (and 'title', '_id')."
+    ),
     kind: str = typer.Option(..., "--kind", help="query or document."),
     output: Path = typer.Option(..., "--output", "-o", help="Embeddings file (.npy)."),
     dim: int = typer.Option(None, "--dim", help="Matryoshka dimension (first DIM features)."),
-    model_type: str = typer.Option(None, "--model-type",
-                                   help="Force the model kind: drama, transformers, "
-                                   "sentence-transformers."),
+    model_type: str = typer.Option(
+        None,
+        "--model-type",
+        help="Force the model kind: drama, transformers, sentence-transformers.",
+    ),
     batch_size: int = typer.Option(None, "--batch-size", help="Encoder batch size."),
     max_length: int = typer.Option(None, "--max-length", help="Token limit per text."),
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if present)."),
@@ -119,8 +99,7 @@ def encode(
     else:
         emb = encoder.encode_documents(items, dim=dim, batch_size=batch_size)
     emb = np.ascontiguousarray(emb, dtype=np.float32)
-    write_atomic(output, lambda f: np.save(f, emb))
+    atomic_write(output, lambda f: np.save(f, emb))
     ids_file = ids_path_for(output)
-    write_atomic(ids_file, lambda f: f.write("".join(f"{i}\n" for i in ids).encode("utf-8")))
-    console.print(f"{emb.shape[0]} x {emb.shape[1]} -> {output} (ids: {ids_file})",
-                  highlight=False)
+    atomic_write(ids_file, lambda f: f.write("".join(f"{i}\n" for i in ids).encode("utf-8")))
+    console.print(f"{emb.shape[0]} x {emb.shape[1]} -> {output} (ids: {ids_file})", highlight=False)

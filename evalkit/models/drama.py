@@ -89,14 +89,9 @@ class DramaEncoder(TransformerEncoder):
     # ---- loading ---------------------------------------------------------------------------
 
     def _load_model(self, spec: ModelSpec) -> Any:
-        from transformers import LlamaConfig, LlamaModel, PretrainedConfig
+        from transformers import LlamaConfig, LlamaModel
 
-        try:
-            raw, _ = PretrainedConfig.get_config_dict(self.source, revision=self.load_revision)
-        except Exception as e:
-            raise ModelError(
-                f"--model {spec.name}: cannot load {self.source} ({_one_line(e)})"
-            ) from None
+        raw = self._raw_config(spec)
         if raw.get("model_type") != "llama":
             raise ModelError(
                 f"--model {spec.name}: {self.source} is model_type "

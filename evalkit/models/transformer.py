@@ -89,10 +89,10 @@ class TransformerEncoder:
                 f"--model {spec.name}: cannot load the tokenizer of {self.source} ({_one_line(e)})"
             ) from None
 
-    def _load_model(self, spec: ModelSpec) -> Any:
-        from transformers import AutoModel, PretrainedConfig
-
-        from evalkit.models.drama import is_drama_config
+    def _raw_config(self, spec: ModelSpec) -> dict[str, Any]:
+        """The checkpoint's ``config.json`` as a dict, read without building a model class
+        (so a config that names remote code is only read, never run)."""
+        from transformers import PretrainedConfig
 
         try:
             raw, _ = PretrainedConfig.get_config_dict(self.source, revision=self.load_revision)
@@ -100,6 +100,14 @@ class TransformerEncoder:
             raise ModelError(
                 f"--model {spec.name}: cannot load {self.source} ({_one_line(e)})"
             ) from None
+        return raw
+
+    def _load_model(self, spec: ModelSpec) -> Any:
+        from transformers import AutoModel
+
+        from evalkit.models.drama import is_drama_config
+
+        raw = self._raw_config(spec)
         if is_drama_config(raw):
             # As a stock (causal) Llama it would load fine and score wrongly.
             raise ModelError(
