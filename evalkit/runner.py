@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -353,8 +353,10 @@ def load_model(
     model_type: str | None = None,
     device: str | None = None,
     dtype: str | None = None,
+    revision: str | None = None,
 ) -> Encoder | BM25Retriever:
-    """A ready model from a name, id, path, spec or an already-loaded encoder."""
+    """A ready model from a name, id, path, spec or an already-loaded encoder.
+    ``revision`` pins the Hub commit (overriding the registry's)."""
     if isinstance(model, (BM25Retriever,)) or (
         not isinstance(model, (str, ModelSpec)) and hasattr(model, "encode_documents")
     ):
@@ -362,6 +364,14 @@ def load_model(
     spec = model if isinstance(model, ModelSpec) else resolve_model(str(model), model_type)
     if spec.kind == "bm25":
         return BM25Retriever(spec)
+    if revision:
+        local = spec.extra.get("local_dir") or (spec.hf_id and Path(spec.hf_id).is_dir())
+        if local:
+            raise EvalkitError(
+                f"--revision {revision}: {spec.name} is loaded from a local directory, "
+                "which has no Hub revision"
+            )
+        spec = replace(spec, revision=revision)
     return load_encoder(spec, device=device, dtype=dtype)
 
 
@@ -381,6 +391,7 @@ def evaluate(
     device: str | None = None,
     dtype: str | None = None,
     model_type: str | None = None,
+    revision: str | None = None,
     output_dir: str | Path | None = None,
     data_dir: str | Path | None = None,
     max_queries: int | None = None,
@@ -407,7 +418,7 @@ def evaluate(
     tasks = suites_mod.resolve(suite, list(datasets or []), list(languages or []), split)
     if not progress:
         _quiet_libraries()
-    loaded = load_model(model, model_type=model_type, device=device, dtype=dtype)
+    loaded = load_model(model, model_type=model_type, device=device, dtype=dtype, revision=revision)
     spec = loaded.spec
     if dim is not None:
         if isinstance(loaded, BM25Retriever):

@@ -172,3 +172,10 @@ def test_demo_suite_with_minilm_end_to_end(tmp_path: Path) -> None:
     assert 0.3 < rec.scores["ndcg_at_10"] <= 1.0
     data = json.loads(next(tmp_path.rglob("*.json")).read_text())
     assert data["dataset"]["name"] == "demo" and data["model"]["name"] == "minilm"
+
+
+def test_revision_is_for_hub_models_only(beir_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
+    with pytest.raises(EvalkitError, match="--revision abc: .* local directory"):
+        evalkit.evaluate(str(tmp_path / "m"), str(beir_dir), revision="abc")

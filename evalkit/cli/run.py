@@ -120,6 +120,9 @@ def run(
         "--model-type",
         help="Force the model kind: drama, transformers, sentence-transformers.",
     ),
+    revision: str = typer.Option(
+        None, "--revision", help="Hub commit of the model (overrides the registry's pin)."
+    ),
     output_dir: Path = typer.Option(Path("results/runs"), "--output-dir", "-o"),
     data_dir: Path = typer.Option(None, "--data-dir", help="Local copies of the suite's datasets."),
     max_queries: int = typer.Option(
@@ -165,6 +168,7 @@ def run(
             device=device,
             dtype=dtype,
             model_type=model_type,
+            revision=revision,
             output_dir=output_dir,
             data_dir=data_dir,
             max_queries=max_queries,
