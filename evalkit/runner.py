@@ -338,6 +338,18 @@ def evaluate_collection(
     return record, run
 
 
+def _check_dim(loaded: Encoder | BM25Retriever, dim: int | None) -> None:
+    if dim is None:
+        return
+    if isinstance(loaded, BM25Retriever):
+        raise EvalkitError("--dim: bm25 has no embedding dimension")
+    check = getattr(loaded, "check_dim", None)
+    if callable(check):
+        check(dim)  # the encoder knows its full and Matryoshka dims
+    elif dim < 1 or (loaded.spec.dim and dim > loaded.spec.dim):
+        raise EvalkitError(f"--dim {dim}: outside 1..{loaded.spec.dim}")
+
+
 def _quiet_libraries() -> None:
     """No progress bars from transformers/datasets when evalkit's own are off (CI logs)."""
     import datasets
@@ -418,18 +430,24 @@ def evaluate(
     tasks = suites_mod.resolve(suite, list(datasets or []), list(languages or []), split)
     if not progress:
         _quiet_libraries()
-    loaded = load_model(model, model_type=model_type, device=device, dtype=dtype, revision=revision)
-    spec = loaded.spec
-    if dim is not None:
-        if isinstance(loaded, BM25Retriever):
-            raise EvalkitError("--dim: bm25 has no embedding dimension")
-        check = getattr(loaded, "check_dim", None)
-        if callable(check):
-            check(dim)  # the encoder knows its full and Matryoshka dims
-        elif dim < 1 or (loaded.spec.dim and dim > loaded.spec.dim):
-            raise EvalkitError(f"--dim {dim}: outside 1..{loaded.spec.dim}")
-    own_q = getattr(loaded, "max_query_length", None)
-    own_d = getattr(loaded, "max_doc_length", None)
+    if isinstance(model, str):
+        model = resolve_model(model, model_type)  # a bad --model fails before any loading
+    loaded: Encoder | BM25Retriever | None = None
+    own_q = own_d = None
+
+    def ready() -> Encoder | BM25Retriever:
+        # The model loads after the first collection: missing data (the common failure
+        # offline) is reported in seconds, not after loading a billion-parameter model.
+        nonlocal loaded, own_q, own_d
+        if loaded is None:
+            loaded = load_model(
+                model, model_type=model_type, device=device, dtype=dtype, revision=revision
+            )
+            _check_dim(loaded, dim)
+            own_q = getattr(loaded, "max_query_length", None)
+            own_d = getattr(loaded, "max_doc_length", None)
+        return loaded
+
     opts = RunOptions(
         measures=measures,
         top_k=top_k,
@@ -449,6 +467,8 @@ def evaluate(
             if max_queries:
                 coll = coll.sample_queries(max_queries, seed)
             opts.suite = task.spec.suite
+            loaded = ready()
+            spec = loaded.spec
             if not isinstance(loaded, BM25Retriever):
                 suite_key = task.spec.suite
                 loaded.max_query_length = _length(

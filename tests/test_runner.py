@@ -179,3 +179,11 @@ def test_revision_is_for_hub_models_only(beir_dir: Path, tmp_path: Path) -> None
     (tmp_path / "m" / "config.json").write_text("{}")
     with pytest.raises(EvalkitError, match="--revision abc: .* local directory"):
         evalkit.evaluate(str(tmp_path / "m"), str(beir_dir), revision="abc")
+
+
+def test_missing_data_is_reported_before_the_model_loads() -> None:
+    from evalkit.errors import DataError
+
+    # drama-base is not cached either; the data error must come first (and fast).
+    with pytest.raises(DataError, match="scifact"):
+        evalkit.evaluate("drama-base", "beir", datasets=["scifact"])

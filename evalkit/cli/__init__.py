@@ -13,6 +13,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from evalkit.errors import EvalkitError
 
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     except EvalkitError as e:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        # escape: messages quote lists and paths with [brackets] that rich would eat as markup
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")
@@ -77,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         err_console.print(
-            f"[bold red]error:[/] {type(e).__name__}: {e} (run with --debug for the traceback)",
+            f"[bold red]error:[/] {type(e).__name__}: {escape(str(e))} "
+            "(run with --debug for the traceback)",
             highlight=False,
             soft_wrap=True,
         )

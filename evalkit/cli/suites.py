@@ -20,7 +20,7 @@ def _langs(langs: set[str] | tuple[str, ...], limit: int = 8) -> str:
     if not langs:
         return "-"
     shown = ", ".join(langs[:limit])
-    return shown + (f" (+{len(langs) - limit})" if len(langs) > limit else "") + f" [{len(langs)}]"
+    return f"{len(langs)}: " + shown + (f" (+{len(langs) - limit})" if len(langs) > limit else "")
 
 
 def _total(specs: Any, key: str) -> str:
@@ -40,24 +40,23 @@ def overview() -> Any:  # -> rich.table.Table
     from evalkit.suites import suites
 
     table = Table(title="Suites", title_justify="left")
-    for col, just in (("suite", "left"), ("datasets", "left"), ("split", "left"),
-                      ("languages", "left"), ("queries", "right"), ("docs", "right"),
-                      ("description", "left")):
-        table.add_column(col, justify=just, overflow="fold")
+    # Short columns that fit 80 characters; dataset names, languages, sources and
+    # descriptions are in `evalkit suites show NAME`.
+    for col in ("suite", "datasets", "languages", "runs", "split", "queries", "docs"):
+        table.add_column(
+            col, justify="left" if col in ("suite", "split") else "right", no_wrap=True
+        )
     for suite in suites().values():
         specs = suite.datasets
-        names = [s.name for s in specs]
-        shown = ", ".join(names[:5]) + (f" (+{len(names) - 5})" if len(names) > 5 else "")
-        units = sum(len(s.languages) or 1 for s in specs)
+        langs = {lang for s in specs for lang in s.languages}
         table.add_row(
             suite.name,
-            f"{shown} [{len(specs)}; {units} runs]" if units != len(specs) else
-            f"{shown} [{len(specs)}]",
+            str(len(specs)),
+            str(len(langs)) if langs else "-",
+            str(sum(len(s.languages) or 1 for s in specs)),
             ", ".join(sorted({s.split for s in specs})),
-            _langs({lang for s in specs for lang in s.languages}),
             _total(specs, "queries"),
             _total(specs, "docs"),
-            suite.description,
         )
     table.caption = "sizes: documented counts (mteb descriptive statistics); ? = not recorded"
     return table
@@ -71,28 +70,47 @@ def detail(name: str) -> list[Any]:
 
     suite = get_suite(name)
     main = Table(title=f"Suite {suite.name}: {suite.description}", title_justify="left")
-    for col, just in (("dataset", "left"), ("mteb task", "left"), ("split", "left"),
-                      ("languages", "left"), ("source@revision", "left"), ("layout", "left"),
-                      ("drop id=id", "left"), ("max q/doc", "left"), ("metric", "left"),
-                      ("queries", "right"), ("docs", "right")):
+    # Short columns in the table (fits 80 characters); sources and the rest as lines below.
+    for col, just in (
+        ("dataset", "left"),
+        ("split", "left"),
+        ("languages", "left"),
+        ("drop id=id", "left"),
+        ("max q/doc", "left"),
+        ("queries", "right"),
+        ("docs", "right"),
+    ):
         main.add_column(col, justify=just, overflow="fold")
     notes: list[str] = []
     per_lang = Table(title="Per language", title_justify="left")
-    for col, just in (("dataset", "left"), ("language", "left"), ("queries", "right"),
-                      ("docs", "right")):
+    for col, just in (
+        ("dataset", "left"),
+        ("language", "left"),
+        ("queries", "right"),
+        ("docs", "right"),
+    ):
         per_lang.add_column(col, justify=just)
     for s in suite.datasets:
         main.add_row(
-            s.name, s.mteb_task or "-", s.split, _langs(s.languages, 6),
-            _source_label(s.source), s.layout, "yes" if s.ignore_identical_ids else "no",
+            s.name,
+            s.split,
+            _langs(s.languages, 6),
+            "yes" if s.ignore_identical_ids else "no",
             f"{s.max_query_length or 'model'}/{s.max_doc_length or 'model'}",
-            s.main_metric, _n(s.size.get("queries")), _n(s.size.get("docs")),
+            _n(s.size.get("queries")),
+            _n(s.size.get("docs")),
+        )
+        task = f"mteb task {s.mteb_task}, " if s.mteb_task else ""
+        notes.append(
+            f"{s.name}: {task}source {_source_label(s.source)} (layout {s.layout}), "
+            f"main metric {s.main_metric}"
         )
         for alt in s.source.get("alternates", ()):
             extra = [alt[k] for k in ("qrels_id", "corpus_id") if alt.get(k)]
             extra_s = f" + {', '.join(extra)}" if extra else ""
-            notes.append(f"{s.name}: alternate source {_source_label(alt)}{extra_s} "
-                         f"(layout {alt['layout']})")
+            notes.append(
+                f"{s.name}: alternate source {_source_label(alt)}{extra_s} (layout {alt['layout']})"
+            )
         if s.source.get("mteb_main_score"):
             notes.append(f"{s.name}: mteb's main score is {s.source['mteb_main_score']}")
         if s.citation:
@@ -126,13 +144,19 @@ def suites_cmd(
     if len(args) > 1:
         raise EvalkitError(f"evalkit suites: expected at most one suite name, got {args}")
     if args and args[0] not in suites():
-        raise EvalkitError(f"evalkit suites show {args[0]!r}: not a registered suite "
-                           f"({', '.join(sorted(suites()))})")
+        raise EvalkitError(
+            f"evalkit suites show {args[0]!r}: not a registered suite "
+            f"({', '.join(sorted(suites()))})"
+        )
     if as_json:
         chosen = [get_suite(args[0])] if args else list(suites().values())
         payload = [
-            {"name": s.name, "description": s.description, "reference": s.reference,
-             "datasets": [d.to_dict() for d in s.datasets]}
+            {
+                "name": s.name,
+                "description": s.description,
+                "reference": s.reference,
+                "datasets": [d.to_dict() for d in s.datasets],
+            }
             for s in chosen
         ]
         console.print_json(json.dumps(payload, default=list))

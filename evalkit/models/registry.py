@@ -131,8 +131,16 @@ def load_encoder(
     from evalkit.hub import hub_mode
 
     # An unreachable Hub: fail (or use the cache) within seconds, not after minutes of retries.
-    with hub_mode():
-        return _construct(spec, device, dtype)
+    with hub_mode() as offline_because:
+        try:
+            return _construct(spec, device, dtype)
+        except ModelError as e:
+            if not offline_because:
+                raise
+            raise ModelError(
+                f"{e} [{offline_because}: run once online to fill the Hugging Face cache, or "
+                "pass a local copy with --model DIR]"
+            ) from None
 
 
 def _construct(spec: ModelSpec, device: str | None, dtype: str | None) -> Encoder:
