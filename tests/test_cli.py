@@ -124,3 +124,10 @@ def test_models_lists_registry(capsys) -> None:
     main(["models"])
     out = capsys.readouterr().out
     assert "bm25" in out and "minilm" in out
+
+
+def test_bracketed_error_text_survives(beir_dir: Path, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--model", "bm25", "--suite", str(beir_dir), "--split", "dev",
+              "--output-dir", str(tmp_path), "--no-progress"])
+    assert "found: ['test']" in " ".join(capsys.readouterr().err.split())
