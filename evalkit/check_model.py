@@ -100,8 +100,15 @@ def compare_scores(
         d = encoder.encode_documents(list(documents), dim=dim)
         got = q.astype(np.float64) @ d.astype(np.float64).T
         diff = float(np.abs(got - want).max())
-        result.checks.append(DimCheck(dim=dim, expected=want.tolist(), got=got.tolist(),
-                                      max_abs_diff=diff, passed=diff <= tolerance))
+        result.checks.append(
+            DimCheck(
+                dim=dim,
+                expected=want.tolist(),
+                got=got.tolist(),
+                max_abs_diff=diff,
+                passed=diff <= tolerance,
+            )
+        )
     return result
 
 
@@ -115,7 +122,7 @@ def read_expected(path: str | Path) -> dict[int | None, list[list[float]]]:
     except json.JSONDecodeError as e:
         raise EvalkitError(f"--expected {path}:{e.lineno}: not valid JSON ({e.msg})") from None
     if not isinstance(raw, dict) or not raw:
-        raise EvalkitError(f"--expected {path}: expected an object like {{\"full\": [[...]]}}")
+        raise EvalkitError(f'--expected {path}: expected an object like {{"full": [[...]]}}')
     out: dict[int | None, list[list[float]]] = {}
     for key, matrix in raw.items():
         if key == "full":
@@ -160,8 +167,11 @@ def check_model(
         path = Path(local_dir)
         if not path.is_dir():
             raise EvalkitError(f"--model-dir {path}: not a directory")
-        spec = resolve_model(name, model_type) if _registered(name) else resolve_model(
-            str(path), model_type or "drama")
+        spec = (
+            resolve_model(name, model_type)
+            if _registered(name)
+            else resolve_model(str(path), model_type or "drama")
+        )
         spec = replace(spec, extra={**spec.extra, "local_dir": str(path.resolve())})
     else:
         spec = resolve_model(name, model_type)

@@ -77,9 +77,17 @@ class Corpus:
 
     def iter_slices(self, batch_size: int) -> Iterator[tuple[int, list[dict[str, str]]]]:
         """Contiguous slices ``(start, docs)`` in storage order."""
+        cols = self.dataset.select_columns(["_id", "title", "text"])
         for start in range(0, len(self), batch_size):
-            stop = min(start + batch_size, len(self))
-            yield start, self.rows(range(start, stop))
+            # A contiguous slice, not a per-row gather: much faster on Arrow.
+            b = cols[start : start + batch_size]
+            yield (
+                start,
+                [
+                    {"_id": str(i), "title": t or "", "text": x or ""}
+                    for i, t, x in zip(b["_id"], b["title"], b["text"])
+                ],
+            )
 
     def byte_lengths(self) -> np.ndarray:
         """Length in bytes (UTF-8) of title plus text per document: a proxy for token count
@@ -215,9 +223,14 @@ def read_qrels(path: Path) -> Qrels:
                 continue
             if lineno == 1 and not _is_int(row[-1]):
                 continue  # header
-            if len(row) < 3:
-                raise DataError(f"{path}:{lineno}: expected 3 tab-separated columns")
-            qid, did, grade = row[0], row[1], row[-1]
+            if len(row) != 3:
+                # A 4-column TREC qrels line (qid 0 docid grade) would silently use "0" as
+                # the document id.
+                raise DataError(
+                    f"{path}:{lineno}: expected 3 tab-separated columns (query-id, corpus-id, "
+                    f"score), got {len(row)}"
+                )
+            qid, did, grade = row
             if not _is_int(grade):
                 raise DataError(f"{path}:{lineno}: relevance grade {grade!r} is not an integer")
             qrels.setdefault(qid, {})[did] = int(float(grade))
@@ -227,7 +240,7 @@ def read_qrels(path: Path) -> Qrels:
 def _is_int(s: str) -> bool:
     try:
         return float(s) == int(float(s))
-    except ValueError:
+    except (ValueError, OverflowError):
         return False
 
 
@@ -237,6 +250,8 @@ def load_corpus_jsonl(path: Path) -> Corpus:
 
     if not path.is_file():
         raise DataError(f"{path}: corpus file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the corpus is empty")
     _read_jsonl_checked(path, ("_id",))
     # datasets' own bars for a local file conversion are noise next to evalkit's.
     datasets.disable_progress_bars()

@@ -100,11 +100,13 @@ class Source:
     @classmethod
     def from_dict(cls, layout: str, d: dict[str, Any]) -> Source:
         extra = tuple(
-            sorted((k, v) for k, v in d.items() if k not in {"id", "revision", "layout",
-                                                            "alternates"})
+            sorted(
+                (k, v) for k, v in d.items() if k not in {"id", "revision", "layout", "alternates"}
+            )
         )
-        return cls(layout=d.get("layout", layout), id=d["id"], revision=d.get("revision"),
-                   options=extra)
+        return cls(
+            layout=d.get("layout", layout), id=d["id"], revision=d.get("revision"), options=extra
+        )
 
 
 def sources(spec: DatasetSpec) -> list[Source]:
@@ -143,8 +145,9 @@ class Locator:
         from huggingface_hub import snapshot_download
 
         return Path(
-            snapshot_download(repo_id, repo_type="dataset", revision=revision,
-                              allow_patterns=patterns)
+            snapshot_download(
+                repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns
+            )
         )
 
 
@@ -183,8 +186,14 @@ def hub_reachable() -> bool:
     lets evalkit switch to offline mode instead (cached data still loads)."""
     import huggingface_hub.constants as hc
 
-    proxy = next((os.environ[v] for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY",
-                                           "all_proxy") if os.environ.get(v)), None)
+    proxy = next(
+        (
+            os.environ[v]
+            for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+            if os.environ.get(v)
+        ),
+        None,
+    )
     url = urlparse(proxy if proxy else hc.ENDPOINT)
     if not url.hostname:
         return True  # cannot tell; let the libraries decide
@@ -299,8 +308,14 @@ def _string_col(ds: Any, col: str) -> Any:
     return ds
 
 
-def arrow_corpus(ds: Any, *, id_col: str, text_col: str = "text",
-                 title_col: str | None = "title", where: str = "corpus") -> Corpus:
+def arrow_corpus(
+    ds: Any,
+    *,
+    id_col: str,
+    text_col: str = "text",
+    title_col: str | None = "title",
+    where: str = "corpus",
+) -> Corpus:
     """A :class:`Corpus` over ``ds`` with Arrow-side renames: ``id_col -> _id``,
     ``text_col -> text``, ``title_col -> title`` (an empty-string title column if absent)."""
 
@@ -329,15 +344,14 @@ def _columns(ds: Any, names: list[str], where: str) -> dict[str, list[Any]]:
     """Small tables (queries, qrels) as Python lists, read column-wise from Arrow."""
     missing = [n for n in names if n not in ds.column_names]
     if missing:
-        raise DataError(
-            f"{where}: no column(s) {missing} (columns: {', '.join(ds.column_names)})"
-        )
+        raise DataError(f"{where}: no column(s) {missing} (columns: {', '.join(ds.column_names)})")
     table = ds.select_columns(names).with_format("arrow")[:]
     return {n: table.column(n).to_pylist() for n in names}
 
 
-def qrels_from(ds: Any, where: str, q: str = "query-id", d: str = "corpus-id",
-               s: str = "score") -> Qrels:
+def qrels_from(
+    ds: Any, where: str, q: str = "query-id", d: str = "corpus-id", s: str = "score"
+) -> Qrels:
     cols = _columns(ds, [q, d, s], where)
     qrels: Qrels = {}
     for qid, did, grade in zip(cols[q], cols[d], cols[s]):
@@ -351,8 +365,9 @@ def qrels_from(ds: Any, where: str, q: str = "query-id", d: str = "corpus-id",
     return qrels
 
 
-def queries_from(ds: Any, where: str, id_col: str | None = None, text_col: str = "text"
-                 ) -> dict[str, str]:
+def queries_from(
+    ds: Any, where: str, id_col: str | None = None, text_col: str = "text"
+) -> dict[str, str]:
     id_col = id_col or ("_id" if "_id" in ds.column_names else "id")
     cols = _columns(ds, [id_col, text_col], where)
     return {str(i): "" if t is None else str(t) for i, t in zip(cols[id_col], cols[text_col])}
@@ -370,25 +385,39 @@ def _judged_only(queries: dict[str, str], qrels: Qrels) -> dict[str, str]:
 Reader = Callable[[Source, DatasetSpec, "str | None", Locator], Collection]
 
 
-def _collection(spec: DatasetSpec, language: str | None, corpus: Corpus,
-                queries: dict[str, str], qrels: Qrels, src: Source,
-                locator: Locator, **extra: Any) -> Collection:
-    source: dict[str, Any] = {"layout": src.layout, "id": src.id, "revision": src.revision,
-                              **extra}
+def _collection(
+    spec: DatasetSpec,
+    language: str | None,
+    corpus: Corpus,
+    queries: dict[str, str],
+    qrels: Qrels,
+    src: Source,
+    locator: Locator,
+    **extra: Any,
+) -> Collection:
+    source: dict[str, Any] = {"layout": src.layout, "id": src.id, "revision": src.revision, **extra}
     if locator.data_dir is not None:
         paths = sorted(set(locator.local_paths))
-        source.update(path=[str(p.resolve()) for p in paths], revision=None,
-                      fingerprint=manifest_fingerprint(paths))
+        source.update(
+            path=[str(p.resolve()) for p in paths],
+            revision=None,
+            fingerprint=manifest_fingerprint(paths),
+        )
     if src.opt("qrels_id"):
         source["qrels_id"] = src.opt("qrels_id")
     return Collection(
-        name=spec.name, corpus=corpus, queries=queries, qrels=qrels, split=spec.split,
-        language=language, ignore_identical_ids=spec.ignore_identical_ids, source=source,
+        name=spec.name,
+        corpus=corpus,
+        queries=queries,
+        qrels=qrels,
+        split=spec.split,
+        language=language,
+        ignore_identical_ids=spec.ignore_identical_ids,
+        source=source,
     )
 
 
-def read_mteb(src: Source, spec: DatasetSpec, language: str | None,
-              locator: Locator) -> Collection:
+def read_mteb(src: Source, spec: DatasetSpec, language: str | None, locator: Locator) -> Collection:
     path, rev = locator.dataset_arg(src.id, src.revision)
     prefix = f"{language}-" if language else ""
     qrels_configs = [f"{prefix}qrels"] if language else ["default", "qrels"]
@@ -401,12 +430,21 @@ def read_mteb(src: Source, spec: DatasetSpec, language: str | None,
     qcfgs = [f"{prefix}queries"] + ([] if language else ["query"])
     name, dd = load_first_config(path, qcfgs, rev)
     queries = queries_from(pick_split(dd, spec.split, f"{path} [{name}]"), f"{path} [{name}]")
-    return _collection(spec, language, corpus, _judged_only(queries, qrels), qrels, src,
-                       locator, config=prefix.rstrip("-") or "default")
+    return _collection(
+        spec,
+        language,
+        corpus,
+        _judged_only(queries, qrels),
+        qrels,
+        src,
+        locator,
+        config=prefix.rstrip("-") or "default",
+    )
 
 
-def read_beir_hub(src: Source, spec: DatasetSpec, language: str | None,
-                  locator: Locator) -> Collection:
+def read_beir_hub(
+    src: Source, spec: DatasetSpec, language: str | None, locator: Locator
+) -> Collection:
     path, rev = locator.dataset_arg(src.id, src.revision)
     qrels_id = src.opt("qrels_id") or f"{src.id}-qrels"
     qpath, qrev = locator.dataset_arg(qrels_id, src.opt("qrels_revision"))
@@ -417,8 +455,7 @@ def read_beir_hub(src: Source, spec: DatasetSpec, language: str | None,
     corpus = arrow_corpus(corpus_ds, id_col="_id", title_col=title, where=f"{path} [corpus]")
     qds = pick_split(load_config(path, "queries", rev), "queries", f"{path} [queries]")
     queries = queries_from(qds, f"{path} [queries]", id_col="_id")
-    return _collection(spec, language, corpus, _judged_only(queries, qrels), qrels, src,
-                       locator)
+    return _collection(spec, language, corpus, _judged_only(queries, qrels), qrels, src, locator)
 
 
 def _read_tsv_pairs(path: Path) -> dict[str, str]:
@@ -450,8 +487,9 @@ def _read_trec_qrels(path: Path) -> Qrels:
     return qrels
 
 
-def read_miracl(src: Source, spec: DatasetSpec, language: str | None,
-                locator: Locator) -> Collection:
+def read_miracl(
+    src: Source, spec: DatasetSpec, language: str | None, locator: Locator
+) -> Collection:
     import datasets
 
     if not language:
@@ -472,16 +510,23 @@ def read_miracl(src: Source, spec: DatasetSpec, language: str | None,
     files = sorted(str(p) for p in (croot / cdir).glob("docs-*.jsonl*"))
     if not files:
         raise DataError(f"{croot / cdir}: no docs-*.jsonl.gz files (a copy of {corpus_id})")
-    features = datasets.Features({k: datasets.Value("string") for k in ("docid", "title",
-                                                                          "text")})
+    features = datasets.Features({k: datasets.Value("string") for k in ("docid", "title", "text")})
     ds = datasets.load_dataset("json", data_files=files, split="train", features=features)
     corpus = arrow_corpus(ds, id_col="docid", where=str(croot / cdir))
-    return _collection(spec, language, corpus, _judged_only(queries, qrels), qrels, src,
-                       locator, corpus_id=corpus_id, corpus_revision=src.opt("corpus_revision"))
+    return _collection(
+        spec,
+        language,
+        corpus,
+        _judged_only(queries, qrels),
+        qrels,
+        src,
+        locator,
+        corpus_id=corpus_id,
+        corpus_revision=src.opt("corpus_revision"),
+    )
 
 
-def read_mldr(src: Source, spec: DatasetSpec, language: str | None,
-              locator: Locator) -> Collection:
+def read_mldr(src: Source, spec: DatasetSpec, language: str | None, locator: Locator) -> Collection:
     import pyarrow.compute as pc
 
     if not language:
@@ -508,12 +553,14 @@ def read_mldr(src: Source, spec: DatasetSpec, language: str | None,
     ccfg = f"corpus-{language}"
     cds = pick_split(load_config(path, ccfg, rev), "corpus", f"{path} [{ccfg}]")
     corpus = arrow_corpus(cds, id_col="docid", where=f"{path} [{ccfg}]")
-    return _collection(spec, language, corpus, _judged_only(queries, qrels), qrels, src,
-                       locator, config=language)
+    return _collection(
+        spec, language, corpus, _judged_only(queries, qrels), qrels, src, locator, config=language
+    )
 
 
-def read_syntec(src: Source, spec: DatasetSpec, language: str | None,
-                locator: Locator) -> Collection:
+def read_syntec(
+    src: Source, spec: DatasetSpec, language: str | None, locator: Locator
+) -> Collection:
     path, rev = locator.dataset_arg(src.id, src.revision)
     docs = pick_split(load_config(path, "documents", rev), spec.split, f"{path} [documents]")
     text_col = "content" if "content" in docs.column_names else "text"
@@ -565,8 +612,13 @@ def _from_data_dir(spec: DatasetSpec, language: str | None, data_dir: Path) -> C
     # load_beir_dir names the missing qrels file.
     split_qrels = beir / "qrels" / f"{spec.split}.tsv"
     if is_beir_dir(beir) and (split_qrels.is_file() or not (beir / "README.md").is_file()):
-        coll = load_beir_dir(beir, spec.split, name=spec.name, language=language,
-                             ignore_identical_ids=spec.ignore_identical_ids)
+        coll = load_beir_dir(
+            beir,
+            spec.split,
+            name=spec.name,
+            language=language,
+            ignore_identical_ids=spec.ignore_identical_ids,
+        )
         coll.source["layout"] = "beir-dir"
         return coll
     tried = [f"{beir} (BEIR folder)"]
@@ -582,8 +634,10 @@ def _from_data_dir(spec: DatasetSpec, language: str | None, data_dir: Path) -> C
         except Exception as e:  # malformed local copy: report it, try the next source
             problems.append(f"{src.id} copy: {_one_line(e)}")
     if problems:
-        raise DataError(f"{_label(spec, language)}: cannot read the local copy under "
-                        f"--data-dir {data_dir}: {'; '.join(problems)}")
+        raise DataError(
+            f"{_label(spec, language)}: cannot read the local copy under "
+            f"--data-dir {data_dir}: {'; '.join(problems)}"
+        )
     raise DataError(
         f"{_label(spec, language)}: not found under --data-dir {data_dir}; tried "
         f"{'; '.join(tried)}. Put a BEIR-format folder at {beir} or a copy of "
@@ -613,8 +667,7 @@ def _from_hub(spec: DatasetSpec, language: str | None) -> Collection:
             ) from None
 
 
-def load_hub_dataset(spec: DatasetSpec, language: str | None,
-                     data_dir: Path | None) -> Collection:
+def load_hub_dataset(spec: DatasetSpec, language: str | None, data_dir: Path | None) -> Collection:
     """The loader registered for every Hub layout (see the module docstring)."""
     if spec.languages and language is None:
         raise DataError(f"{_label(spec, None)}: choose a language ({', '.join(spec.languages)})")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
+from evalkit.metrics import parse_measure
 from evalkit.results import ResultRecord
 
 PAPER_COLUMNS: tuple[str, ...] = ("beir", "miracl", "mteb-fr", "mteb-zh", "mteb-de", "mldr")
@@ -39,6 +40,15 @@ class Cell:
 def model_label(r: ResultRecord) -> str:
     dim, full = r.model.get("dim"), r.model.get("full_dim")
     return r.model["name"] + (f"@{dim}" if dim and full and dim != full else "")
+
+
+def _registered_split(suite: str, dataset: str) -> str | None:
+    from evalkit.suites import suites
+
+    known = suites()
+    if suite not in known:
+        return None
+    return next((d.split for d in known[suite].datasets if d.name == dataset), None)
 
 
 def _expected_units(suite: str) -> int:
@@ -73,9 +83,13 @@ def suite_table(
         m = metric or r.dataset.get("main_metric", "ndcg_at_10")
         if m not in r.scores:
             continue
+        wanted = _registered_split(suite, r.dataset["name"])
+        if wanted and r.dataset["split"] != wanted:
+            continue  # a --split dev run is not a subset of the suite's test numbers
+        if r.top_k < parse_measure(m)[1]:
+            continue  # scored from too short a list
         by_dataset = units.setdefault((model_label(r), suite), {})
-        sub = (r.dataset.get("language"), r.dataset["split"])
-        by_dataset.setdefault(r.dataset["name"], {})[sub] = 100 * r.scores[m]
+        by_dataset.setdefault(r.dataset["name"], {})[r.dataset.get("language")] = 100 * r.scores[m]
     table: dict[str, dict[str, Cell]] = {}
     for (model, suite), by_dataset in units.items():
         means = [sum(v.values()) / len(v) for v in by_dataset.values()]

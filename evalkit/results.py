@@ -80,6 +80,8 @@ class ResultRecord:
         name = f"{ds['name']}__{ds['split']}__{lang}"
         if self.model.get("dim") and self.model.get("dim") != self.model.get("full_dim"):
             name += f"__dim{self.model['dim']}"
+        if self.top_k != 1000:
+            name += f"__top{self.top_k}"
         if ds.get("sampled_queries"):
             name += f"__sample{ds['sampled_queries']['n']}"
         return (
@@ -122,7 +124,7 @@ def write_trec_run(path: Path, run: dict[str, dict[str, float]], tag: str) -> Pa
     for q in sorted(run):
         ranked = sorted(run[q].items(), key=lambda x: (x[1], x[0]), reverse=True)
         for rank, (d, s) in enumerate(ranked, 1):
-            lines.append(f"{q} Q0 {d} {rank} {s:.6f} {tag}")
+            lines.append(f"{q} Q0 {d} {rank} {s:.9g} {tag}")  # 6 decimals made new ties
     atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
     return path
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,8 +21,14 @@ import numpy as np
 from evalkit import suites as suites_mod
 from evalkit.cache import EmbeddingCache, cache_key
 from evalkit.data import Collection, doc_text
-from evalkit.errors import EvalkitError
-from evalkit.metrics import DEFAULT_MEASURES, canonical, evaluate_run
+from evalkit.errors import DataError, EvalkitError
+from evalkit.metrics import (
+    DEFAULT_MEASURES,
+    canonical,
+    evaluate_run,
+    parse_measure,
+    strip_identical_ids,
+)
 from evalkit.models.base import Encoder, ModelSpec, local_model_fingerprint, truncate_dim
 from evalkit.models.bm25 import BM25Retriever
 from evalkit.models.registry import load_encoder, resolve_model
@@ -156,6 +163,13 @@ def encode_corpus(
     if cache is not None and (src.get("fingerprint") or (src.get("id") and src.get("revision"))):
         key = cache_key(
             {
+                # Vectors change with the code that makes them (the DRAMA breakage was a
+                # transformers upgrade), so versions and the attention backend are keyed too.
+                "code": {
+                    p: environment("cpu")["packages"].get(p)
+                    for p in ("evalkit", "torch", "transformers", "sentence-transformers")
+                },
+                "attn": getattr(encoder, "attn_implementation", None),
                 "model": _model_identity(encoder, encoder.spec),
                 "max_doc_length": encoder.max_doc_length,
                 "title_join": coll.title_join,
@@ -171,21 +185,26 @@ def encode_corpus(
     order = np.argsort(-coll.corpus.byte_lengths(), kind="stable")
     out: np.ndarray | None = None
     tmp = None
-    with bar.task(f"encode {coll.key}", n) as advance:
-        for start in range(0, n, opts.corpus_chunk):
-            idx = np.sort(order[start : start + opts.corpus_chunk])
-            texts = [doc_text(d, coll.title_join) for d in corpus.rows(idx)]
-            emb = encoder.encode_documents(texts, batch_size=opts.batch_size)
-            if out is None:
-                shape = (n, emb.shape[1])
-                if key is not None and cache is not None:
-                    out, tmp = cache.open_for_write(key, shape)
-                else:
-                    out = np.empty(shape, dtype=np.float32)
-            out[idx] = emb
-            advance(len(idx))
-    if out is None:
-        out = np.zeros((0, encoder.spec.dim or 1), dtype=np.float32)
+    try:
+        with bar.task(f"encode {coll.key}", n) as advance:
+            for start in range(0, n, opts.corpus_chunk):
+                idx = np.sort(order[start : start + opts.corpus_chunk])
+                texts = [doc_text(d, coll.title_join) for d in corpus.rows(idx)]
+                emb = encoder.encode_documents(texts, batch_size=opts.batch_size)
+                if out is None:
+                    shape = (n, emb.shape[1])
+                    if key is not None and cache is not None:
+                        out, tmp = cache.open_for_write(key, shape)
+                    else:
+                        out = np.empty(shape, dtype=np.float32)
+                out[idx] = emb
+                advance(len(idx))
+    except BaseException:
+        if tmp is not None:  # an interrupted encode must not leave a corpus-sized temp file
+            del out
+            tmp.unlink(missing_ok=True)
+        raise
+    assert out is not None  # evaluate_collection refuses an empty corpus
     if key is not None and cache is not None and tmp is not None:
         cache.commit(
             key,
@@ -217,8 +236,9 @@ def _dense_run(
     timings["encode_corpus_s"] = time.perf_counter() - t
     full_dim = d_emb.shape[1]
     if opts.dim:
+        # Queries are few: cut them here. Documents are cut chunk by chunk inside the search,
+        # so a Matryoshka run never copies the whole (memory-mapped) corpus matrix.
         q_emb = truncate_dim(q_emb, opts.dim, full_dim, encoder.spec.normalize)
-        d_emb = truncate_dim(np.asarray(d_emb), opts.dim, full_dim, encoder.spec.normalize)
     # beir drops a hit whose id is the query's while searching: ask for one more to keep k.
     k = opts.top_k + (1 if coll.ignore_identical_ids else 0)
     t = time.perf_counter()
@@ -228,6 +248,8 @@ def _dense_run(
             q_emb,
             d_emb,
             k,
+            dim=opts.dim,
+            normalize=encoder.spec.normalize,
             backend=opts.search_backend,  # type: ignore[arg-type]
             device=str(device),
             progress=advance,
@@ -266,6 +288,14 @@ def evaluate_collection(
     bar = bar or _Progress(False)
     measures = tuple(canonical(m) for m in opts.measures)
     qids = _judged_query_ids(coll)
+    if not qids:
+        raise DataError(
+            f"{coll.key}: no query has a judgement > 0 in the {coll.split} qrels "
+            f"({len(coll.queries)} queries, {len(coll.qrels)} judged query ids); check that "
+            "the query ids of queries and qrels match"
+        )
+    if len(coll.corpus) == 0:
+        raise DataError(f"{coll.key}: the corpus is empty")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     spec = model.spec
@@ -276,8 +306,7 @@ def evaluate_collection(
             )
         if coll.ignore_identical_ids:
             run = {
-                q: dict(list({d: s for d, s in r.items() if d != q}.items())[: opts.top_k])
-                for q, r in run.items()
+                q: dict(list(r.items())[: opts.top_k]) for q, r in strip_identical_ids(run).items()
             }
         timings["retrieve_s"] = time.perf_counter() - t0
         search_info: dict[str, Any] = {
@@ -336,6 +365,17 @@ def evaluate_collection(
         created_at=now(),
     )
     return record, run
+
+
+def _writable_dir(path: Path, option: str) -> None:
+    """Fail before any work when results could not be written at the end."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".evalkit-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise EvalkitError(f"{option} {path}: not writable ({e.strerror or e})") from None
 
 
 def _check_dim(loaded: Encoder | BM25Retriever, dim: int | None) -> None:
@@ -426,7 +466,25 @@ def evaluate(
         raise EvalkitError(f"--search-backend {search_backend!r}: expected 'torch' or 'faiss'")
     if max_queries is not None and max_queries < 1:
         raise EvalkitError(f"--max-queries {max_queries}: must be at least 1")
-    measures = tuple(canonical(m) for m in (measures or DEFAULT_MEASURES))
+    # The defaults are always scored: every record carries the main metric, so a run with
+    # --metric mrr_at_10 does not replace a record's nDCG@10 with nothing.
+    measures = tuple(dict.fromkeys([*DEFAULT_MEASURES, *(canonical(m) for m in measures or ())]))
+    need = max(parse_measure(m)[1] for m in measures)
+    if top_k < need:
+        raise EvalkitError(
+            f"--top-k {top_k}: smaller than the deepest cutoff scored ({need}); "
+            f"{'/'.join(m for m in measures if parse_measure(m)[1] > top_k)} would be wrong"
+        )
+    for option, value in (
+        ("--batch-size", batch_size),
+        ("--max-length", max_length),
+        ("--max-query-length", max_query_length),
+        ("--dim", dim),
+    ):
+        if value is not None and value < 1:
+            raise EvalkitError(f"{option} {value}: must be at least 1")
+    if output_dir is not None:
+        _writable_dir(Path(output_dir), "--output-dir")
     tasks = suites_mod.resolve(suite, list(datasets or []), list(languages or []), split)
     if not progress:
         _quiet_libraries()
@@ -461,37 +519,42 @@ def evaluate(
         progress=progress,
     )
     records: list[ResultRecord] = []
-    with _Progress(progress) as bar:
-        for task in tasks:
-            coll = suites_mod.load(task, Path(data_dir) if data_dir else None)
-            if max_queries:
-                coll = coll.sample_queries(max_queries, seed)
-            opts.suite = task.spec.suite
-            loaded = ready()
-            spec = loaded.spec
-            if not isinstance(loaded, BM25Retriever):
-                suite_key = task.spec.suite
-                loaded.max_query_length = _length(
-                    max_query_length or max_length,
-                    None,
-                    spec.max_query_length,
-                    coll.max_query_length,
-                    own_q,
-                )
-                loaded.max_doc_length = _length(
-                    max_length,
-                    spec.max_doc_length_by_suite.get(suite_key),
-                    spec.max_doc_length,
-                    coll.max_doc_length,
-                    own_d,
-                )
-            record, run = evaluate_collection(loaded, coll, opts, bar=bar)
-            path = None
-            if opts.output_dir is not None:
-                path = record.write(opts.output_dir)
-                if save_run:
-                    write_trec_run(path.with_suffix(".trec"), run, tag=slug(spec.name))
-            records.append(record)
-            if on_record is not None:
-                on_record(record, path)
+    try:
+        with _Progress(progress) as bar:
+            for task in tasks:
+                coll = suites_mod.load(task, Path(data_dir) if data_dir else None)
+                if max_queries:
+                    coll = coll.sample_queries(max_queries, seed)
+                opts.suite = task.spec.suite
+                loaded = ready()
+                spec = loaded.spec
+                if not isinstance(loaded, BM25Retriever):
+                    suite_key = task.spec.suite
+                    loaded.max_query_length = _length(
+                        max_query_length or max_length,
+                        None,
+                        spec.max_query_length,
+                        coll.max_query_length,
+                        own_q,
+                    )
+                    loaded.max_doc_length = _length(
+                        max_length,
+                        spec.max_doc_length_by_suite.get(suite_key),
+                        spec.max_doc_length,
+                        coll.max_doc_length,
+                        own_d,
+                    )
+                record, run = evaluate_collection(loaded, coll, opts, bar=bar)
+                path = None
+                if opts.output_dir is not None:
+                    path = record.write(opts.output_dir)
+                    if save_run:
+                        write_trec_run(path.with_suffix(".trec"), run, tag=slug(spec.name))
+                records.append(record)
+                if on_record is not None:
+                    on_record(record, path)
+    finally:
+        # An encoder passed in keeps its own limits for the caller's next use.
+        if loaded is not None and not isinstance(loaded, BM25Retriever):
+            loaded.max_query_length, loaded.max_doc_length = own_q, own_d
     return records

@@ -67,13 +67,17 @@ def test_malformed_file_names_line(tmp_path: Path, beir_dir: Path, capsys) -> No
     assert e.value.code != 0
     err = capsys.readouterr().err
     assert "queries.jsonl:7: not valid JSON" in " ".join(err.split())
-    assert not (tmp_path / "o").exists()  # nothing half-written
+    assert not list((tmp_path / "o").rglob("*.json"))  # nothing half-written
 
 
 @pytest.mark.parametrize(
     "args,needle",
     [
         (["--metric", "ndcg"], "--metric 'ndcg'"),
+        (["--top-k", "50"], "--top-k 50: smaller than the deepest cutoff scored (100)"),
+        (["--max-length", "0"], "--max-length 0: must be at least 1"),
+        (["--batch-size", "-1"], "--batch-size -1: must be at least 1"),
+        (["--output-dir", "/proc/evalkit-nope"], "--output-dir /proc/evalkit-nope: not writable"),
         (["--top-k", "0"], "--top-k 0"),
         (["--model", "nosuch"], "--model 'nosuch'"),
         (["--dataset", "scifact"], "--dataset 'scifact'"),
@@ -106,7 +110,7 @@ def test_run_on_beir_folder_with_options(beir_dir: Path, tmp_path: Path, capsys)
             "--metric",
             "nDCG@10",
             "--top-k",
-            "5",
+            "100",
             "--save-run",
             "--output-dir",
             str(tmp_path),
@@ -116,8 +120,11 @@ def test_run_on_beir_folder_with_options(beir_dir: Path, tmp_path: Path, capsys)
     out = capsys.readouterr().out
     assert "RR@10" in out and "nDCG@10" in out
     rec = json.loads(next(tmp_path.rglob("*.json")).read_text())
-    assert rec["top_k"] == 5 and set(rec["scores"]) == {"mrr_at_10", "ndcg_at_10"}
-    assert next(tmp_path.rglob("*.trec")).read_text().count(" Q0 ") <= 5 * 4
+    # --metric adds to the defaults, so every record carries the main metric.
+    assert rec["top_k"] == 100
+    assert set(rec["scores"]) == {"mrr_at_10", "ndcg_at_10", "recall_at_100"}
+    assert next(tmp_path.rglob("*.trec")).read_text().count(" Q0 ") <= 100 * 4
+    assert "__top100" in str(next(tmp_path.rglob("*.json")))
 
 
 def test_models_lists_registry(capsys) -> None:

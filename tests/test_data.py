@@ -90,3 +90,23 @@ def test_sample_queries_is_seeded_and_recorded(beir_dir: Path) -> None:
 def test_corpus_from_records() -> None:
     c = Corpus.from_records([{"_id": "a", "text": "x"}, {"_id": "b", "title": "t", "text": "y"}])
     assert c.rows([1]) == [{"_id": "b", "title": "t", "text": "y"}]
+
+
+def test_four_column_qrels_are_refused(tmp_path: Path) -> None:
+    root = write_beir(tmp_path / "bad", SMALL_CORPUS[:2], [{"_id": "q", "text": "x"}], [])
+    with open(root / "qrels" / "test.tsv", "a") as f:
+        f.write("q\t0\td1\t1\n")  # TREC layout: would make "0" the document id
+    with pytest.raises(DataError, match=r"test.tsv:2: expected 3 tab-separated columns"):
+        load_beir_dir(root)
+
+
+def test_empty_corpus_is_refused(tmp_path: Path) -> None:
+    root = write_beir(tmp_path / "bad", [], [{"_id": "q", "text": "x"}], [("q", "d", 1)])
+    with pytest.raises(DataError, match="corpus is empty"):
+        load_beir_dir(root)
+
+
+def test_iter_slices_matches_rows(beir_dir: Path) -> None:
+    corpus = load_beir_dir(beir_dir).corpus
+    got = [d for _, docs in corpus.iter_slices(3) for d in docs]
+    assert got == corpus.rows(range(len(corpus)))

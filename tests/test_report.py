@@ -134,3 +134,22 @@ def test_subsets_are_averaged_within_their_dataset_first() -> None:
     assert cell.complete and cell.n == len(recs) == 7
     xpqa = (90 + 50 + 50) / 3
     assert cell.value == pytest.approx((4 * 50 + xpqa) / 5)  # not (90 + 6 * 50) / 7
+
+
+def test_other_splits_and_short_lists_are_not_averaged() -> None:
+    recs = beir_records("m", 0.5)
+    dev = record("m", "beir", "nfcorpus", None, 0.9)
+    dev.dataset["split"] = "dev"
+    short = record("m", "beir", "scifact", None, 0.9)
+    short.top_k = 5  # nDCG@10 from a 5-document list
+    cell = suite_table([*recs[:12], dev, short])["m"]["beir"]
+    assert not cell.complete and cell.n == 12
+    assert cell.value == pytest.approx(sum(50 + (i - 6) for i in range(12)) / 12)
+
+
+def test_report_shows_demo_and_local_records(tmp_path: Path, capsys) -> None:
+    record("m", "demo", "demo", None, 0.7).write(tmp_path)
+    record("m", "local", "mine", None, 0.4).write(tmp_path)
+    main(["report", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "demo" in out and "local" in out and "70.0" in out and "40.0" in out

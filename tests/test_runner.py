@@ -187,3 +187,36 @@ def test_missing_data_is_reported_before_the_model_loads() -> None:
     # drama-base is not cached either; the data error must come first (and fast).
     with pytest.raises(DataError, match="scifact"):
         evalkit.evaluate("drama-base", "beir", datasets=["scifact"])
+
+
+def test_no_positively_judged_query_is_one_clear_error(tmp_path: Path) -> None:
+    from conftest import SMALL_CORPUS, write_beir
+
+    from evalkit.errors import DataError
+
+    root = write_beir(tmp_path / "z", SMALL_CORPUS, [{"_id": "a", "text": "x"}], [("b", "d1", 1)])
+    with pytest.raises(DataError, match="no query has a judgement > 0"):
+        evalkit.evaluate("bm25", str(root))
+
+
+def test_registered_suite_wins_over_a_folder_of_the_same_name(
+    beir_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from evalkit.suites import resolve
+
+    shutil.copytree(beir_dir, tmp_path / "beir" / "arguana")
+    monkeypatch.chdir(tmp_path)
+    assert {t.spec.suite for t in resolve("beir")} == {"beir"}
+    assert [t.spec.suite for t in resolve("./beir")] == ["local"]
+
+
+def test_reused_encoder_keeps_its_own_limits(beir_dir: Path) -> None:
+    enc = HashingEncoder()
+    enc.max_doc_length = 77
+    [short] = evalkit.evaluate(enc, str(beir_dir), max_length=32)
+    assert short.model["max_doc_length"] == 32
+    assert enc.max_doc_length == 77
+    [again] = evalkit.evaluate(enc, str(beir_dir))
+    assert again.model["max_doc_length"] == 77

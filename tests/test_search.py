@@ -55,3 +55,16 @@ def test_memmap_input(tmp_path) -> None:
 def test_shape_mismatch() -> None:
     with pytest.raises(ValueError, match="shape mismatch"):
         exact_search(np.zeros((2, 3), np.float32), np.zeros((4, 5), np.float32), 2)
+
+
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_matryoshka_cut_inside_search_equals_cut_first(backend: str) -> None:
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(4)
+    q, d = _unit(rng, 6, 32), _unit(rng, 70, 32)
+    cut = d[:, :8] / np.linalg.norm(d[:, :8], axis=1, keepdims=True)
+    qc = q[:, :8] / np.linalg.norm(q[:, :8], axis=1, keepdims=True)
+    s1, i1 = exact_search(qc, d, 10, dim=8, doc_chunk=16, backend=backend)
+    s2, i2 = exact_search(qc, cut, 10, backend=backend)
+    np.testing.assert_array_equal(i1, i2)
+    np.testing.assert_allclose(s1, s2, atol=1e-6)

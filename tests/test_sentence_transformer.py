@@ -113,3 +113,27 @@ def test_model_dir_errors(tmp_path: Path) -> None:
     (tmp_path / "cfg" / "config.json").write_text(json.dumps({"model_type": "llama"}))
     assert resolve_model(str(tmp_path / "cfg")).kind == "transformers"
     assert resolve_model(str(tmp_path / "cfg"), model_type="drama").kind == "drama"
+
+
+def test_default_prompt_does_not_leak_into_documents(tiny_st_dir: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    cfg = json.loads((tiny_st_dir / "config_sentence_transformers.json").read_text())
+    cfg["prompts"] = {"query": "query: "}
+    cfg["default_prompt_name"] = "query"
+    (tiny_st_dir / "config_sentence_transformers.json").write_text(json.dumps(cfg))
+    ref = SentenceTransformer(str(tiny_st_dir), device="cpu")
+    enc = evalkit.load_encoder(str(tiny_st_dir), device="cpu")
+    assert enc.doc_prefix == ""
+    np.testing.assert_allclose(enc.encode_documents(TEXTS), ref.encode(TEXTS, prompt=""),
+                               atol=1e-6)
+    assert not np.allclose(enc.encode_documents(TEXTS), ref.encode(TEXTS), atol=1e-4)
+
+
+def test_dim_is_checked_for_sentence_transformers(tiny_st_dir: Path) -> None:
+    from evalkit.errors import ModelError
+
+    enc = evalkit.load_encoder(str(tiny_st_dir), device="cpu")
+    enc.check_dim(8)
+    with pytest.raises(ModelError, match="--dim 1000"):
+        enc.check_dim(1000)

@@ -38,8 +38,7 @@ class EvalkitBeirModel:
         batch_size: int = 32,
         **kwargs: Any,
     ) -> Any:
-        emb = self.model.encode_documents(corpus_docs(corpus), dim=self.dim,
-                                          batch_size=batch_size)
+        emb = self.model.encode_documents(corpus_docs(corpus), dim=self.dim, batch_size=batch_size)
         return _output(emb, kwargs)
 
 
@@ -53,9 +52,7 @@ def corpus_docs(
         texts = list(corpus["text"])
         titles = list(corpus.get("title") or [""] * len(texts))
         if len(titles) != len(texts):
-            raise EvalkitError(
-                f"beir corpus: {len(titles)} titles for {len(texts)} texts"
-            )
+            raise EvalkitError(f"beir corpus: {len(titles)} titles for {len(texts)} texts")
         return [{"title": t or "", "text": x or ""} for t, x in zip(titles, texts)]
     docs = list(corpus)
     if docs and isinstance(docs[0], str):

@@ -30,10 +30,26 @@ if TYPE_CHECKING:
 # ISO 639-1 (evalkit) -> ISO 639-3 + script (mteb). Scripts as each language is written in
 # DRAMA's training data (MIRACL, MLDR and the MTEB tasks in drama.md).
 ISO_639_3_SCRIPT: dict[str, str] = {
-    "ar": "ara-Arab", "bn": "ben-Beng", "de": "deu-Latn", "en": "eng-Latn", "es": "spa-Latn",
-    "fa": "fas-Arab", "fi": "fin-Latn", "fr": "fra-Latn", "hi": "hin-Deva", "id": "ind-Latn",
-    "it": "ita-Latn", "ja": "jpn-Jpan", "ko": "kor-Hang", "pt": "por-Latn", "ru": "rus-Cyrl",
-    "sw": "swa-Latn", "te": "tel-Telu", "th": "tha-Thai", "yo": "yor-Latn", "zh": "zho-Hans",
+    "ar": "ara-Arab",
+    "bn": "ben-Beng",
+    "de": "deu-Latn",
+    "en": "eng-Latn",
+    "es": "spa-Latn",
+    "fa": "fas-Arab",
+    "fi": "fin-Latn",
+    "fr": "fra-Latn",
+    "hi": "hin-Deva",
+    "id": "ind-Latn",
+    "it": "ita-Latn",
+    "ja": "jpn-Jpan",
+    "ko": "kor-Hang",
+    "pt": "por-Latn",
+    "ru": "rus-Cyrl",
+    "sw": "swa-Latn",
+    "te": "tel-Telu",
+    "th": "tha-Thai",
+    "yo": "yor-Latn",
+    "zh": "zho-Hans",
 }
 
 
@@ -42,8 +58,9 @@ class EvalkitMtebEncoder(AbsEncoder):
 
     ``dim`` cuts every embedding to a Matryoshka dimension (validated by the encoder)."""
 
-    def __init__(self, encoder: Encoder, meta: ModelMeta | None = None,
-                 dim: int | None = None) -> None:
+    def __init__(
+        self, encoder: Encoder, meta: ModelMeta | None = None, dim: int | None = None
+    ) -> None:
         self.model = encoder
         self.mteb_model_meta = meta or model_meta_for(encoder.spec, encoder)
         self.dim = dim
@@ -79,10 +96,21 @@ def model_meta_for(spec: ModelSpec, encoder: Encoder | None = None) -> ModelMeta
     dims: int | list[int] | None = full
     if eff.matryoshka_dims and full:
         dims = sorted({*eff.matryoshka_dims, full})
-    max_tokens = max(
-        [x for x in (eff.max_query_length, eff.max_doc_length,
-                     *eff.max_doc_length_by_suite.values()) if x] or [0]
-    ) or None
+    max_tokens = (
+        max(
+            [
+                x
+                for x in (
+                    eff.max_query_length,
+                    eff.max_doc_length,
+                    *eff.max_doc_length_by_suite.values(),
+                )
+                if x
+            ]
+            or [0]
+        )
+        or None
+    )
     extra = eff.extra
     registered = {m.name for m in MODELS}
     target = spec.name if spec.name in registered else (spec.hf_id or spec.name)
@@ -95,8 +123,9 @@ def model_meta_for(spec: ModelSpec, encoder: Encoder | None = None) -> ModelMeta
         languages=[ISO_639_3_SCRIPT[x] for x in eff.languages if x in ISO_639_3_SCRIPT] or None,
         n_parameters=extra.get("n_parameters"),
         n_embedding_parameters=extra.get("n_embedding_parameters"),
-        memory_usage_mb=(round(extra["n_parameters"] * 4 / 2**20, 1)
-                         if extra.get("n_parameters") else None),
+        memory_usage_mb=(
+            round(extra["n_parameters"] * 4 / 2**20, 1) if extra.get("n_parameters") else None
+        ),
         max_tokens=max_tokens,
         embed_dim=dims,
         license=eff.license,

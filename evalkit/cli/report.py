@@ -50,18 +50,25 @@ def report(
     records = load_results(paths)
     if not records:
         raise EvalkitError(f"no result records under {', '.join(map(str, paths))}")
+    # The paper's columns first, then any other suite the records hold (demo, local folders).
+    others = sorted({r.dataset.get("suite") or "local" for r in records} - set(PAPER_COLUMNS))
+    columns = [*PAPER_COLUMNS, *others]
     table = suite_table(
-        records, metric=canonical(metric) if metric else None, include_sampled=include_sampled
+        records,
+        columns=columns,
+        metric=canonical(metric) if metric else None,
+        include_sampled=include_sampled,
     )
+
     out = Table(
         title="Suite averages (x100); * = incomplete suite (n/expected)", title_justify="left"
     )
     out.add_column("model")
-    for c in PAPER_COLUMNS:
-        out.add_column(COLUMN_TITLES[c], justify="right")
+    for c in columns:
+        out.add_column(COLUMN_TITLES.get(c, c), justify="right")
     for model, cells in sorted(table.items()):
         row = [model]
-        for c in PAPER_COLUMNS:
+        for c in columns:
             cell = cells.get(c)
             if cell is None:
                 row.append("-")
@@ -72,7 +79,7 @@ def report(
         out.add_row(*row)
     console.print(out)
     if not table:
-        console.print("no records from the paper's suites (beir, miracl, mteb-fr/zh/de, mldr)")
+        console.print("no full-run records to average (sampled runs need --include-sampled)")
     if reference is None:
         return
     checks = regression_checks(table, load_reference(reference), ok, okish)

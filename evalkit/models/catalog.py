@@ -11,8 +11,7 @@ BASELINES: list[ModelSpec] = [
         reference="https://github.com/xhluca/bm25s",
         extra={"k1": 0.9, "b": 0.4, "method": "lucene", "stemmer": None},
         citation=(
-            "Robertson and Zaragoza, The Probabilistic Relevance Framework: BM25 and Beyond "
-            "(2009)"
+            "Robertson and Zaragoza, The Probabilistic Relevance Framework: BM25 and Beyond (2009)"
         ),
     ),
     ModelSpec(
@@ -68,8 +67,26 @@ BASELINES: list[ModelSpec] = [
 # Facts from /work/shared/reference/drama.md (the checkpoints' config.json, model card, paper).
 
 DRAMA_LANGUAGES: tuple[str, ...] = (
-    "ar", "bn", "de", "en", "es", "fa", "fi", "fr", "hi", "id",
-    "it", "ja", "ko", "pt", "ru", "sw", "te", "th", "yo", "zh",
+    "ar",
+    "bn",
+    "de",
+    "en",
+    "es",
+    "fa",
+    "fi",
+    "fr",
+    "hi",
+    "id",
+    "it",
+    "ja",
+    "ko",
+    "pt",
+    "ru",
+    "sw",
+    "te",
+    "th",
+    "yo",
+    "zh",
 )
 """The 20 languages of DRAMA's pruning and retriever training (model card)."""
 
@@ -132,18 +149,35 @@ DRAMA: list[ModelSpec] = [
     )
     for name, dim, mrl, params, shape in (
         (
-            "drama-base", 768, (256,), "0.1B non-embedding (113M); 212M with embeddings",
-            {"hidden_layers_heads_kv": [768, 12, 12, 12], "intermediate_size": 3072,
-             "n_parameters": 211_766_016, "n_embedding_parameters": 98_500_608},
+            "drama-base",
+            768,
+            (256,),
+            "0.1B non-embedding (113M); 212M with embeddings",
+            {
+                "hidden_layers_heads_kv": [768, 12, 12, 12],
+                "intermediate_size": 3072,
+                "n_parameters": 211_766_016,
+                "n_embedding_parameters": 98_500_608,
+            },
         ),
         (
-            "drama-large", 1024, (256,), "0.3B non-embedding (265M)",
+            "drama-large",
+            1024,
+            (256,),
+            "0.3B non-embedding (265M)",
             {"shape_note": "config.json of drama-large not found; dim is its hidden size"},
         ),
         (
-            "drama-1b", 2048, (256, 768), "1B non-embedding; 1.24B with (tied) embeddings",
-            {"hidden_layers_heads_kv": [2048, 16, 32, 8], "intermediate_size": 8192,
-             "n_parameters": 1_235_814_400, "n_embedding_parameters": 262_668_288},
+            "drama-1b",
+            2048,
+            (256, 768),
+            "1B non-embedding; 1.24B with (tied) embeddings",
+            {
+                "hidden_layers_heads_kv": [2048, 16, 32, 8],
+                "intermediate_size": 8192,
+                "n_parameters": 1_235_814_400,
+                "n_embedding_parameters": 262_668_288,
+            },
         ),
     )
 ]

@@ -77,8 +77,9 @@ class DramaEncoder(TransformerEncoder):
                 f"attn_implementation {impl!r}: expected one of {', '.join(ATTN_IMPLEMENTATIONS)}"
             )
         self.attn_implementation = impl
-        super().__init__(spec, device, dtype, show_progress=show_progress,
-                         max_batch_tokens=max_batch_tokens)
+        super().__init__(
+            spec, device, dtype, show_progress=show_progress, max_batch_tokens=max_batch_tokens
+        )
         vocab = self.tokenizer.get_vocab()
         self.bos_id = _special_id(vocab, BOS_TOKEN, self.tokenizer.bos_token_id, "BOS", spec)
         self.eos_id = _special_id(vocab, EOS_TOKEN, self.tokenizer.eos_token_id, "EOS", spec)
@@ -156,8 +157,12 @@ class DramaEncoder(TransformerEncoder):
         if max_length < 3:
             raise ModelError(f"max length {max_length}: DRAMA needs at least 3 tokens (BOS, EOS)")
         enc = self.tokenizer(
-            texts, add_special_tokens=False, truncation=True, max_length=max_length - 2,
-            return_attention_mask=False, return_token_type_ids=False,
+            texts,
+            add_special_tokens=False,
+            truncation=True,
+            max_length=max_length - 2,
+            return_attention_mask=False,
+            return_token_type_ids=False,
         )
         out = []
         for ids in enc["input_ids"]:
@@ -186,8 +191,9 @@ class DramaEncoder(TransformerEncoder):
             mask = attention_mask  # 2-D: flash-attention unpads by it
         else:
             mask = self.padding_mask_4d(attention_mask)
-        out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
-                         use_cache=False)
+        out = self.model(
+            input_ids=input_ids, attention_mask=mask, position_ids=position_ids, use_cache=False
+        )
         return out.last_hidden_state
 
     def padding_mask_4d(self, attention_mask: Any) -> Any:
@@ -229,8 +235,10 @@ class DramaEncoder(TransformerEncoder):
                 hidden = self._forward(ids, mask)
                 return hidden.float(), self._pool(hidden, mask).float()
 
-        where = (f"transformers {_transformers_version()}, attn_implementation="
-                 f"{self.attn_implementation}, dtype {str(self.model.dtype).replace('torch.', '')}")
+        where = (
+            f"transformers {_transformers_version()}, attn_implementation="
+            f"{self.attn_implementation}, dtype {str(self.model.dtype).replace('torch.', '')}"
+        )
         h_alone, e_alone = run([short_ids], self._pad_id())
         h_changed, _ = run([changed], self._pad_id())
         h_batch, e_batch = run([short_ids, long_ids], self._pad_id())
@@ -245,9 +253,7 @@ class DramaEncoder(TransformerEncoder):
                 "refusing to produce wrong DRAMA embeddings"
             )
         if (h_batch[0, :n] - h_other_pad[0, :n]).abs().max().item() > tol:
-            raise ModelError(
-                f"--model {self.spec.name}: padding leaks into real tokens ({where})"
-            )
+            raise ModelError(f"--model {self.spec.name}: padding leaks into real tokens ({where})")
         if (e_batch[0] - e_alone[0]).abs().max().item() > tol:
             raise ModelError(
                 f"--model {self.spec.name}: a text embeds differently in a padded batch than "
@@ -262,8 +268,9 @@ def is_drama_config(config: dict[str, Any]) -> bool:
     return any(a.startswith("Drama") for a in arch) or "modeling_drama" in auto
 
 
-def _special_id(vocab: dict[str, int], token: str, fallback: int | None, what: str,
-                spec: ModelSpec) -> int:
+def _special_id(
+    vocab: dict[str, int], token: str, fallback: int | None, what: str, spec: ModelSpec
+) -> int:
     tid = vocab.get(token, fallback)
     if tid is None:
         raise ModelError(f"--model {spec.name}: the tokenizer has no {what} token ({token})")

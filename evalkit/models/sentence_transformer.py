@@ -98,13 +98,35 @@ class SentenceTransformerEncoder:
             self.model.max_seq_length = max_len
         emb = self.model.encode(
             texts,
-            prompt=prefix or None,
+            # "" not None: None would let the model's default_prompt_name (often the query
+            # prompt) apply to documents.
+            prompt=prefix,
             batch_size=batch_size or 32,
             convert_to_numpy=True,
             normalize_embeddings=self.spec.normalize,
             show_progress_bar=self.show_progress,
         ).astype(np.float32, copy=False)
         return truncate_dim(emb, dim, self.dim, self.spec.normalize)
+
+    def check_dim(self, dim: int | None) -> None:
+        """A Matryoshka ``dim`` must be within the model's width (and among the registered
+        Matryoshka dims when the registry lists them)."""
+        if dim is None:
+            return
+        allowed = set(self.spec.matryoshka_dims) | {self.dim}
+        if (
+            dim < 1
+            or (self.dim and dim > self.dim)
+            or (self.spec.matryoshka_dims and dim not in allowed)
+        ):
+            raise ModelError(
+                f"--dim {dim}: {self.spec.name} supports "
+                + (
+                    ", ".join(map(str, sorted(d for d in allowed if d)))
+                    if self.spec.matryoshka_dims
+                    else f"1..{self.dim}"
+                )
+            )
 
     def encode_queries(
         self, texts: Sequence[str], dim: int | None = None, batch_size: int | None = None

@@ -112,6 +112,10 @@ def resolve(
 ) -> list[LoadTask]:
     """The (dataset, language) pairs a ``--suite`` / ``--dataset`` / ``--language`` asks for."""
     path = Path(suite).expanduser()
+    # A registered name wins over a folder of the same name in the working directory
+    # (./beir would otherwise lose mteb's identical-ids rules); use ./beir for the folder.
+    if suite in suites() and "/" not in suite:
+        path = Path("\0")
     if path.is_dir():
         if is_beir_dir(path):
             specs = [_local_spec(path, split or "test")]
