@@ -252,14 +252,18 @@ def load_corpus_jsonl(path: Path) -> Corpus:
         raise DataError(f"{path}: corpus file not found")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the corpus is empty")
-    _read_jsonl_checked(path, ("_id",))
     # datasets' own bars for a local file conversion are noise next to evalkit's.
     datasets.disable_progress_bars()
     try:
         # No fixed schema: BEIR files carry extra fields (``metadata``) and numeric ids.
         ds = datasets.load_dataset("json", data_files=str(path), split="train")
     except Exception as e:  # datasets raises many types for bad json
+        # Only now read the file line by line, to name the first bad line (a Python pass
+        # over every line of a large corpus on every run would cost minutes).
+        _read_jsonl_checked(path, ("_id",))
         raise DataError(f"{path}: cannot read corpus ({type(e).__name__}: {e})") from None
+    if "_id" not in ds.column_names or ds.with_format("arrow")[:]["_id"].null_count:
+        _read_jsonl_checked(path, ("_id",))  # names the line without an id
     if "text" not in ds.column_names:
         raise DataError(f"{path}: corpus records have no 'text' field")
     ds = ds.select_columns([c for c in ("_id", "title", "text") if c in ds.column_names])

@@ -539,8 +539,8 @@ def evaluate(
                     )
                     loaded.max_doc_length = _length(
                         max_length,
-                        spec.max_doc_length_by_suite.get(suite_key),
-                        spec.max_doc_length,
+                        spec.doc_length_for(suite_key),
+                        None,
                         coll.max_doc_length,
                         own_d,
                     )

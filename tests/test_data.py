@@ -110,3 +110,11 @@ def test_iter_slices_matches_rows(beir_dir: Path) -> None:
     corpus = load_beir_dir(beir_dir).corpus
     got = [d for _, docs in corpus.iter_slices(3) for d in docs]
     assert got == corpus.rows(range(len(corpus)))
+
+
+def test_corpus_line_without_id_names_line(tmp_path: Path) -> None:
+    root = write_beir(tmp_path / "bad", SMALL_CORPUS[:2], [{"_id": "q", "text": "x"}], [])
+    with open(root / "corpus.jsonl", "a") as f:
+        f.write('{"title": "t", "text": "no id here"}\n')
+    with pytest.raises(DataError, match=r"corpus.jsonl:3: missing field '_id'"):
+        load_beir_dir(root)

@@ -80,7 +80,8 @@ def detail(name: str) -> list[Any]:
         ("queries", "right"),
         ("docs", "right"),
     ):
-        main.add_column(col, justify=just, overflow="fold")
+        # Dataset names whole, so they can be copied into --dataset.
+        main.add_column(col, justify=just, overflow="fold", no_wrap=col == "dataset")
     notes: list[str] = []
     per_lang = Table(title="Per language", title_justify="left")
     for col, just in (
