@@ -65,6 +65,46 @@ class ResultRecord:
     def is_full_run(self) -> bool:
         return not self.dataset.get("sampled_queries")
 
+    def settings(self) -> dict[str, Any]:
+        """Everything on the model and search side that changes the scores: two records of
+        one (dataset, split, language) with equal settings are the same experiment."""
+        m, s = self.model, self.search
+        return {
+            "model": {k: m.get(k) for k in _MODEL_SETTINGS if m.get(k) is not None},
+            "search": {k: s.get(k) for k in _SEARCH_SETTINGS if s.get(k) is not None},
+            "top_k": self.top_k,
+        }
+
+    def identity(self) -> dict[str, Any]:
+        """:meth:`settings` plus the data side: the dataset, its source and fingerprint, split,
+        language, query sample and identical-ids rule. Records with different identities are
+        different results and never overwrite each other on disk."""
+        ds = self.dataset
+        src = ds.get("source") or {}
+        return {
+            **self.settings(),
+            "dataset": {
+                "name": ds.get("name"),
+                "suite": ds.get("suite"),
+                "split": ds.get("split"),
+                "language": ds.get("language"),
+                # a local folder is known by its content, not where it happens to lie
+                "source": {k: v for k, v in src.items() if k != "path"},
+                "sampled_queries": ds.get("sampled_queries"),
+                "ignore_identical_ids": ds.get("ignore_identical_ids"),
+            },
+        }
+
+    @property
+    def settings_key(self) -> str:
+        """Short hash of :meth:`settings`: reports group and compare records by it."""
+        return _short_hash(self.settings())
+
+    @property
+    def identity_key(self) -> str:
+        """Short hash of :meth:`identity`; part of the file name."""
+        return _short_hash(self.identity())
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -80,10 +120,9 @@ class ResultRecord:
         name = f"{ds['name']}__{ds['split']}__{lang}"
         if self.model.get("dim") and self.model.get("dim") != self.model.get("full_dim"):
             name += f"__dim{self.model['dim']}"
-        if self.top_k != 1000:
-            name += f"__top{self.top_k}"
         if ds.get("sampled_queries"):
             name += f"__sample{ds['sampled_queries']['n']}"
+        name += f"__{self.identity_key}"
         return (
             Path(slug(self.model["name"])) / slug(ds.get("suite") or "local") / f"{slug(name)}.json"
         )
@@ -92,6 +131,33 @@ class ResultRecord:
         path = Path(output_dir) / self.relative_path()
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
         return path
+
+
+_MODEL_SETTINGS = (
+    "name",
+    "hf_id",
+    "revision",
+    "local_fingerprint",
+    "kind",
+    "dtype",
+    "dim",
+    "full_dim",
+    "max_query_length",
+    "max_doc_length",
+    "query_prefix",
+    "doc_prefix",
+    "pooling",
+    "similarity",
+    "normalize",
+)
+_SEARCH_SETTINGS = ("backend", "cache_dtype", "k1", "b", "method", "tokenizer")
+
+
+def _short_hash(obj: Any) -> str:
+    import hashlib
+
+    blob = json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
 
 
 def slug(s: str) -> str:

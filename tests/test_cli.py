@@ -124,7 +124,10 @@ def test_run_on_beir_folder_with_options(beir_dir: Path, tmp_path: Path, capsys)
     assert rec["top_k"] == 100
     assert set(rec["scores"]) == {"mrr_at_10", "ndcg_at_10", "recall_at_100"}
     assert next(tmp_path.rglob("*.trec")).read_text().count(" Q0 ") <= 100 * 4
-    assert "__top100" in str(next(tmp_path.rglob("*.json")))
+    # The record's file name carries its identity, which includes top_k.
+    from evalkit.results import ResultRecord
+
+    assert ResultRecord.from_dict(rec).identity_key in str(next(tmp_path.rglob("*.json")))
 
 
 def test_models_lists_registry(capsys) -> None:

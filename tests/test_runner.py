@@ -220,3 +220,52 @@ def test_reused_encoder_keeps_its_own_limits(beir_dir: Path) -> None:
     assert enc.max_doc_length == 77
     [again] = evalkit.evaluate(enc, str(beir_dir))
     assert again.model["max_doc_length"] == 77
+
+
+def test_record_identity_separates_settings() -> None:
+    """Records that differ in anything that changes scores get different identities (and so
+    different files); the same settings on the same data get the same one."""
+    from evalkit.results import ResultRecord
+
+    base = ResultRecord(
+        model={
+            "name": "m",
+            "hf_id": "org/m",
+            "revision": "abc",
+            "dim": 8,
+            "full_dim": 8,
+            "max_doc_length": 512,
+            "dtype": "float32",
+        },
+        dataset={
+            "name": "d",
+            "suite": "local",
+            "split": "test",
+            "language": None,
+            "source": {"path": "/a/d", "fingerprint": "f1"},
+        },
+        scores={"ndcg_at_10": 0.5},
+        n_queries_scored=1,
+        n_queries_dropped=0,
+        top_k=1000,
+        search={"backend": "torch"},
+    )
+    same = ResultRecord.from_dict(base.to_dict())
+    same.dataset = {**same.dataset, "source": {"path": "/elsewhere/d", "fingerprint": "f1"}}
+    assert same.identity_key == base.identity_key
+    variants = []
+    for model in ({"max_doc_length": 256}, {"dtype": "bfloat16"}, {"revision": "def"}, {"dim": 4}):
+        r = ResultRecord.from_dict(base.to_dict())
+        r.model = {**r.model, **model}
+        variants.append(r)
+    r = ResultRecord.from_dict(base.to_dict())
+    r.search = {"backend": "faiss"}
+    variants.append(r)
+    r = ResultRecord.from_dict(base.to_dict())
+    r.dataset = {**r.dataset, "source": {"path": "/a/d", "fingerprint": "f2"}}
+    variants.append(r)
+    keys = {v.identity_key for v in variants} | {base.identity_key}
+    assert len(keys) == len(variants) + 1
+    assert len({v.relative_path() for v in variants} | {base.relative_path()}) == len(keys)
+    # settings ignore the data side: a report row groups one model's datasets by it
+    assert variants[-1].settings_key == base.settings_key
