@@ -29,7 +29,13 @@ from evalkit.metrics import (
     parse_measure,
     strip_identical_ids,
 )
-from evalkit.models.base import Encoder, ModelSpec, local_model_fingerprint, truncate_dim
+from evalkit.models.base import (
+    Encoder,
+    ModelSpec,
+    local_model_fingerprint,
+    resolve_lengths,
+    truncate_dim,
+)
 from evalkit.models.bm25 import BM25Retriever
 from evalkit.models.registry import load_encoder, resolve_model
 from evalkit.results import ResultRecord, environment, now, slug, write_trec_run
@@ -107,26 +113,6 @@ class _Progress:
 def _judged_query_ids(coll: Collection) -> list[str]:
     """Queries that will be scored: present in the queries file with a positive judgement."""
     return [q for q in coll.queries if any(g > 0 for g in coll.qrels.get(q, {}).values())]
-
-
-def _length(
-    cli: int | None,
-    per_suite: int | None,
-    model_default: int | None,
-    dataset_default: int | None,
-    own: int | None,
-) -> int | None:
-    """Token limit: CLI > model's per-suite value > model default > dataset default (capped by
-    what the model itself takes) > the model's own."""
-    if cli:
-        return cli
-    if per_suite:
-        return per_suite
-    if model_default:
-        return model_default
-    if dataset_default:
-        return min(dataset_default, own) if own else dataset_default
-    return own
 
 
 def _model_identity(encoder: Any, spec: ModelSpec) -> dict[str, Any]:
@@ -529,21 +515,17 @@ def evaluate(
                 loaded = ready()
                 spec = loaded.spec
                 if not isinstance(loaded, BM25Retriever):
-                    suite_key = task.spec.suite
-                    loaded.max_query_length = _length(
-                        max_query_length or max_length,
-                        None,
-                        spec.max_query_length,
-                        coll.max_query_length,
-                        own_q,
+                    lengths = resolve_lengths(
+                        spec,
+                        suite=task.spec.suite,
+                        dataset_query=coll.max_query_length,
+                        dataset_doc=coll.max_doc_length,
+                        own_query=own_q,
+                        own_doc=own_d,
+                        max_length=max_length,
+                        max_query_length=max_query_length,
                     )
-                    loaded.max_doc_length = _length(
-                        max_length,
-                        spec.doc_length_for(suite_key),
-                        None,
-                        coll.max_doc_length,
-                        own_d,
-                    )
+                    loaded.max_query_length, loaded.max_doc_length = lengths.query, lengths.doc
                 record, run = evaluate_collection(loaded, coll, opts, bar=bar)
                 path = None
                 if opts.output_dir is not None:

@@ -61,7 +61,9 @@ class Encoder(Protocol):
     """A dense encoder. Both methods return float32 arrays with unit-length rows
     (when ``spec.normalize``), one row per input, in input order.
 
-    ``dim`` cuts to the first ``dim`` features and re-normalises (Matryoshka)."""
+    ``dim`` cuts to the first ``dim`` features and re-normalises (Matryoshka).
+    ``max_length`` is this call's token limit; ``None`` uses the encoder's default
+    (``max_query_length`` / ``max_doc_length``, which callers read and never set)."""
 
     spec: ModelSpec
     device: str
@@ -69,7 +71,12 @@ class Encoder(Protocol):
     max_doc_length: int | None
 
     def encode_queries(
-        self, texts: Sequence[str], dim: int | None = None, batch_size: int | None = None
+        self,
+        texts: Sequence[str],
+        dim: int | None = None,
+        batch_size: int | None = None,
+        *,
+        max_length: int | None = None,
     ) -> np.ndarray: ...
 
     def encode_documents(
@@ -77,7 +84,50 @@ class Encoder(Protocol):
         texts_or_dicts: Sequence[str] | Sequence[dict[str, str]],
         dim: int | None = None,
         batch_size: int | None = None,
+        *,
+        max_length: int | None = None,
     ) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Lengths:
+    """Token limits for one collection: queries and documents."""
+
+    query: int | None
+    doc: int | None
+
+
+def resolve_lengths(
+    spec: ModelSpec,
+    *,
+    suite: str | None,
+    dataset_query: int | None,
+    dataset_doc: int | None,
+    own_query: int | None,
+    own_doc: int | None,
+    max_length: int | None = None,
+    max_query_length: int | None = None,
+) -> Lengths:
+    """The limits ``evalkit run`` uses, so every entry point (run, the mteb adapter) agrees.
+
+    Queries: ``--max-query-length`` > ``--max-length`` > the model's registered query limit >
+    the dataset's (capped by what the model takes) > the model's own. Documents:
+    ``--max-length`` > the model's per-suite limit (MLDR: 8192) > the dataset's (capped) >
+    the model's own."""
+
+    def pick(first: int | None, registered: int | None, dataset: int | None, own: int | None):
+        if first:
+            return first
+        if registered:
+            return registered
+        if dataset:
+            return min(dataset, own) if own else dataset
+        return own
+
+    return Lengths(
+        query=pick(max_query_length or max_length, spec.max_query_length, dataset_query, own_query),
+        doc=pick(max_length, spec.doc_length_for(suite), dataset_doc, own_doc),
+    )
 
 
 def truncate_dim(

@@ -129,18 +129,31 @@ class SentenceTransformerEncoder:
             )
 
     def encode_queries(
-        self, texts: Sequence[str], dim: int | None = None, batch_size: int | None = None
+        self,
+        texts: Sequence[str],
+        dim: int | None = None,
+        batch_size: int | None = None,
+        *,
+        max_length: int | None = None,
     ) -> np.ndarray:
-        return self._encode(list(texts), self.query_prefix, self.max_query_length, batch_size, dim)
+        return self._encode(
+            list(texts), self.query_prefix, max_length or self.max_query_length, batch_size, dim
+        )
 
     def encode_documents(
         self,
         texts_or_dicts: Sequence[str] | Sequence[dict[str, str]],
         dim: int | None = None,
         batch_size: int | None = None,
+        *,
+        max_length: int | None = None,
     ) -> np.ndarray:
         return self._encode(
-            as_doc_texts(texts_or_dicts), self.doc_prefix, self.max_doc_length, batch_size, dim
+            as_doc_texts(texts_or_dicts),
+            self.doc_prefix,
+            max_length or self.max_doc_length,
+            batch_size,
+            dim,
         )
 
 

@@ -35,7 +35,7 @@ class TransformerEncoder:
 
     Mean pooling over non-padding tokens, L2 normalisation when ``spec.normalize``,
     ``spec.query_prefix`` / ``spec.doc_prefix`` prepended to the text. ``max_query_length`` and
-    ``max_doc_length`` are plain attributes (the runner sets them per suite)."""
+    ``max_doc_length`` are the defaults; a call's ``max_length`` overrides them."""
 
     default_cuda_dtype = "float32"
 
@@ -251,11 +251,16 @@ class TransformerEncoder:
     # ---- the Encoder protocol --------------------------------------------------------------
 
     def encode_queries(
-        self, texts: Sequence[str], dim: int | None = None, batch_size: int | None = None
+        self,
+        texts: Sequence[str],
+        dim: int | None = None,
+        batch_size: int | None = None,
+        *,
+        max_length: int | None = None,
     ) -> np.ndarray:
         prefix = self.spec.query_prefix
         return self.encode_texts(
-            [prefix + t for t in texts], self.max_query_length, dim, batch_size
+            [prefix + t for t in texts], max_length or self.max_query_length, dim, batch_size
         )
 
     def encode_documents(
@@ -263,10 +268,15 @@ class TransformerEncoder:
         texts_or_dicts: Sequence[str] | Sequence[dict[str, str]],
         dim: int | None = None,
         batch_size: int | None = None,
+        *,
+        max_length: int | None = None,
     ) -> np.ndarray:
         prefix = self.spec.doc_prefix
         return self.encode_texts(
-            [prefix + t for t in as_doc_texts(texts_or_dicts)], self.max_doc_length, dim, batch_size
+            [prefix + t for t in as_doc_texts(texts_or_dicts)],
+            max_length or self.max_doc_length,
+            dim,
+            batch_size,
         )
 
 
