@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from evalkit.search import exact_search
+from evalkit.retrieval.search import exact_search
 
 
 def main() -> None:

@@ -20,3 +20,9 @@ class DataError(EvalkitError):
 
 class ModelError(EvalkitError):
     """A model cannot be resolved or loaded."""
+
+
+class RunFailed(EvalkitError):
+    """Some of the work could not be done (a dataset failed); what could be was kept."""
+
+    exit_code = 1

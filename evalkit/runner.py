@@ -1,279 +1,136 @@
-"""The runner: load -> encode (cached) -> exact search -> score -> result records.
-
-``evaluate`` is the Python API under ``evalkit run``::
+"""``evaluate``: a short orchestration of load -> retrieve -> score -> record.
 
     records = evalkit.evaluate("minilm", "demo")
     records = evalkit.evaluate("drama-base", "beir", datasets=["scifact"], output_dir="runs")
+    records = evalkit.evaluate("drama-1b", "miracl", dim="256,768,all")
+
+Loading lives in :mod:`evalkit.suites` / :mod:`evalkit.data`, retrieval (shards, cache, exact
+search, BM25, torchrun) in :mod:`evalkit.retrieval`, scoring in :mod:`evalkit.metrics` and the
+records in :mod:`evalkit.results`.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from evalkit import faults
 from evalkit import suites as suites_mod
-from evalkit.cache import EmbeddingCache, cache_key
-from evalkit.data import Collection, doc_text
+from evalkit.data import Collection
 from evalkit.errors import DataError, EvalkitError
-from evalkit.metrics import (
-    DEFAULT_MEASURES,
-    canonical,
-    evaluate_run,
-    parse_measure,
-    strip_identical_ids,
-)
-from evalkit.models.base import (
-    Encoder,
-    ModelSpec,
-    local_model_fingerprint,
-    resolve_lengths,
-    truncate_dim,
-)
-from evalkit.models.bm25 import BM25Retriever
+from evalkit.metrics import DEFAULT_MEASURES, canonical, evaluate_run, parse_measure
+from evalkit.models.base import Encoder, Lengths, ModelSpec, resolve_lengths
 from evalkit.models.registry import load_encoder, resolve_model
-from evalkit.results import ResultRecord, environment, now, slug, write_trec_run
-from evalkit.search import exact_search
+from evalkit.results import ResultRecord, environment, load_results, now, slug, write_trec_run
+from evalkit.retrieval import (
+    DEFAULT_SHARD_SIZE,
+    DenseRetriever,
+    Dist,
+    Progress,
+    RetrievalSettings,
+    Retriever,
+    SparseRetriever,
+    retriever_for,
+)
+from evalkit.retrieval import distributed as dist_mod
+from evalkit.retrieval.dense import model_identity
 
 Run = dict[str, dict[str, float]]
 
 
-@dataclass
-class RunOptions:
-    """Settings shared by every collection of one ``evaluate`` call."""
+@dataclass(frozen=True)
+class Failure:
+    """A dataset that could not be scored (the others still are)."""
 
-    measures: tuple[str, ...] = DEFAULT_MEASURES
-    top_k: int = 1000
-    batch_size: int | None = None
-    max_query_length: int | None = None
-    max_doc_length: int | None = None
-    dim: int | None = None
-    search_backend: str = "torch"
-    output_dir: Path | None = None
-    save_run: bool = False
-    cache: bool = True
-    cache_dir: Path | None = None
-    progress: bool = True
-    suite: str | None = None
-    corpus_chunk: int = 16384
-    extra: dict[str, Any] = field(default_factory=dict)
+    label: str
+    message: str
 
 
-class _Progress:
-    """Rich progress bars for the long steps, or nothing when disabled."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._bar = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                transient=True,
-            )
-            self._bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-
-    @contextmanager
-    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
-        if self._bar is None:
-            yield lambda n: None
-            return
-        tid = self._bar.add_task(description, total=total)
-        try:
-            yield lambda n: self._bar.advance(tid, n)  # type: ignore[union-attr]
-        finally:
-            self._bar.remove_task(tid)
-
-
-def _judged_query_ids(coll: Collection) -> list[str]:
+def judged_query_ids(coll: Collection) -> list[str]:
     """Queries that will be scored: present in the queries file with a positive judgement."""
     return [q for q in coll.queries if any(g > 0 for g in coll.qrels.get(q, {}).values())]
 
 
-def _model_identity(encoder: Any, spec: ModelSpec) -> dict[str, Any]:
-    local = spec.extra.get("local_dir") or (
-        spec.hf_id if spec.hf_id and Path(spec.hf_id).is_dir() else None
-    )
+def strip_identical(run: Run, top_k: int) -> Run:
+    """mteb's rule: keep the top ``top_k``, then drop a hit whose id is the query's own (so
+    ``top_k - 1`` may remain, exactly as mteb scores Recall@1000 on ArguAna or Quora)."""
+    return {q: {d: s for d, s in list(hits.items())[:top_k] if d != q} for q, hits in run.items()}
+
+
+def _model_info(retriever: Any, lengths: Lengths, dim: int | None, full: int | None) -> dict:
+    if not hasattr(retriever, "encoder"):
+        spec = retriever.spec
+        return {
+            "name": spec.name,
+            "kind": spec.kind,
+            "hf_id": None,
+            "revision": None,
+            "dim": None,
+            "full_dim": None,
+        }
     return {
-        "local_fingerprint": local_model_fingerprint(local),
-        "name": spec.name,
-        "hf_id": spec.hf_id,
-        "revision": getattr(encoder, "revision", None) or spec.revision,
-        "kind": spec.kind,
-        "dtype": str(getattr(encoder, "dtype", "")).replace("torch.", "") or None,
-        "query_prefix": getattr(encoder, "query_prefix", spec.query_prefix),
-        "doc_prefix": getattr(encoder, "doc_prefix", spec.doc_prefix),
+        **model_identity(retriever.encoder),
+        "dim": dim or full,
+        "full_dim": full,
+        "max_query_length": lengths.query,
+        "max_doc_length": lengths.doc,
     }
 
 
-def encode_corpus(
-    encoder: Encoder,
-    coll: Collection,
-    opts: RunOptions,
-    bar: _Progress,
-) -> tuple[np.ndarray, bool]:
-    """Full-dimension document embeddings in corpus order; ``(array, from_cache)``.
-
-    Documents go to the encoder longest first, in chunks, so padding per batch is small and
-    only one chunk of text is in Python memory at a time."""
-    corpus = coll.corpus
-    n = len(corpus)
-    key = None
-    cache = EmbeddingCache(opts.cache_dir) if opts.cache else None
-    src = coll.source
-    if cache is not None and (src.get("fingerprint") or (src.get("id") and src.get("revision"))):
-        key = cache_key(
-            {
-                # Vectors change with the code that makes them (the DRAMA breakage was a
-                # transformers upgrade), so versions and the attention backend are keyed too.
-                "code": {
-                    p: environment("cpu")["packages"].get(p)
-                    for p in ("evalkit", "torch", "transformers", "sentence-transformers")
-                },
-                "attn": getattr(encoder, "attn_implementation", None),
-                "model": _model_identity(encoder, encoder.spec),
-                "max_doc_length": encoder.max_doc_length,
-                "title_join": coll.title_join,
-                "corpus": {k: v for k, v in src.items() if k != "path"},
-                "name": coll.name,
-                "language": coll.language,
-                "n": n,
-            }
-        )
-        hit = cache.get(key, n)
-        if hit is not None:
-            return hit, True
-    order = np.argsort(-coll.corpus.byte_lengths(), kind="stable")
-    out: np.ndarray | None = None
-    tmp = None
-    try:
-        with bar.task(f"encode {coll.key}", n) as advance:
-            for start in range(0, n, opts.corpus_chunk):
-                idx = np.sort(order[start : start + opts.corpus_chunk])
-                texts = [doc_text(d, coll.title_join) for d in corpus.rows(idx)]
-                emb = encoder.encode_documents(texts, batch_size=opts.batch_size)
-                if out is None:
-                    shape = (n, emb.shape[1])
-                    if key is not None and cache is not None:
-                        out, tmp = cache.open_for_write(key, shape)
-                    else:
-                        out = np.empty(shape, dtype=np.float32)
-                out[idx] = emb
-                advance(len(idx))
-    except BaseException:
-        if tmp is not None:  # an interrupted encode must not leave a corpus-sized temp file
-            del out
-            tmp.unlink(missing_ok=True)
-        raise
-    assert out is not None  # evaluate_collection refuses an empty corpus
-    if key is not None and cache is not None and tmp is not None:
-        cache.commit(
-            key,
-            out,
-            tmp,
-            {
-                "model": _model_identity(encoder, encoder.spec),
-                "collection": coll.key,
-                "source": src,
-            },
-        )
-        out = cache.get(key, n)  # type: ignore[assignment]
-    return out, False
-
-
-def _dense_run(
-    encoder: Encoder,
-    coll: Collection,
-    qids: list[str],
-    opts: RunOptions,
-    bar: _Progress,
-    timings: dict[str, float],
-) -> tuple[Run, dict[str, Any]]:
-    t = time.perf_counter()
-    q_emb = encoder.encode_queries([coll.queries[q] for q in qids], batch_size=opts.batch_size)
-    timings["encode_queries_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    d_emb, cached = encode_corpus(encoder, coll, opts, bar)
-    timings["encode_corpus_s"] = time.perf_counter() - t
-    full_dim = d_emb.shape[1]
-    if opts.dim:
-        # Queries are few: cut them here. Documents are cut chunk by chunk inside the search,
-        # so a Matryoshka run never copies the whole (memory-mapped) corpus matrix.
-        q_emb = truncate_dim(q_emb, opts.dim, full_dim, encoder.spec.normalize)
-    # beir drops a hit whose id is the query's while searching: ask for one more to keep k.
-    k = opts.top_k + (1 if coll.ignore_identical_ids else 0)
-    t = time.perf_counter()
-    device = getattr(encoder, "device", "cpu")
-    with bar.task(f"search {coll.key}", d_emb.shape[0]) as advance:
-        scores, idx = exact_search(
-            q_emb,
-            d_emb,
-            k,
-            dim=opts.dim,
-            normalize=encoder.spec.normalize,
-            backend=opts.search_backend,  # type: ignore[arg-type]
-            device=str(device),
-            progress=advance,
-        )
-    timings["search_s"] = time.perf_counter() - t
-    ids = coll.corpus.id_array()
-    run: Run = {}
-    for row, q in enumerate(qids):
-        hits = ids.take(idx[row]).to_pylist()
-        ranked = [
-            (d, float(s))
-            for d, s in zip(hits, scores[row].tolist())
-            if not (coll.ignore_identical_ids and d == q)
-        ]
-        run[q] = dict(ranked[: opts.top_k])
-    info = {
-        "backend": opts.search_backend,
-        "exact": True,
-        "similarity": encoder.spec.similarity,
-        "corpus_from_cache": cached,
-        "dim": opts.dim or full_dim,
-        "full_dim": full_dim,
+def _dataset_info(coll: Collection, suite: str | None) -> dict[str, Any]:
+    return {
+        "name": coll.name,
+        "suite": suite,
+        "split": coll.split,
+        "language": coll.language,
+        "source": coll.source,
+        "ignore_identical_ids": coll.ignore_identical_ids,
+        "title_join": coll.title_join,
+        "main_metric": coll.main_metric,
+        "n_docs": len(coll.corpus),
+        "n_queries": len(coll.queries),
+        "sampled_queries": coll.sampled_queries,
+        "warnings": list(getattr(coll, "warnings", []) or []),
     }
-    return run, info
+
+
+def _skeleton(model: dict, dataset: dict, search: dict, top_k: int) -> ResultRecord:
+    """A record without scores: enough to know its identity (and so its file) before work."""
+    return ResultRecord(
+        model=model,
+        dataset=dataset,
+        scores={},
+        n_queries_scored=0,
+        n_queries_dropped=0,
+        top_k=top_k,
+        search=search,
+    )
 
 
 def evaluate_collection(
-    model: Encoder | BM25Retriever,
+    model: Any,
     coll: Collection,
-    opts: RunOptions | None = None,
+    settings: RetrievalSettings | None = None,
     *,
-    bar: _Progress | None = None,
-) -> tuple[ResultRecord, Run]:
-    """Evaluate one loaded model on one collection; returns the record and the run."""
-    opts = opts or RunOptions()
-    bar = bar or _Progress(False)
-    measures = tuple(canonical(m) for m in opts.measures)
-    qids = _judged_query_ids(coll)
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    suite: str | None = None,
+    progress: Progress | None = None,
+    dist: Dist | None = None,
+) -> list[tuple[ResultRecord, Run]]:
+    """Evaluate one loaded model on one collection: one ``(record, run)`` per dim searched
+    (``settings.dims``), all from a single pass over the corpus."""
+    settings = settings or RetrievalSettings()
+    retriever = (
+        model if isinstance(model, (DenseRetriever, SparseRetriever)) else (retriever_for(model))
+    )
+    dist = dist or Dist()
+    measures = tuple(canonical(m) for m in measures)
+    qids = judged_query_ids(coll)
     if not qids:
         raise DataError(
             f"{coll.key}: no query has a judgement > 0 in the {coll.split} qrels "
@@ -282,75 +139,85 @@ def evaluate_collection(
         )
     if len(coll.corpus) == 0:
         raise DataError(f"{coll.key}: the corpus is empty")
-    timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    spec = model.spec
-    if isinstance(model, BM25Retriever):
-        with bar.task(f"bm25 index {coll.key}", len(coll.corpus)) as advance:
-            run = model.retrieve(
-                coll, qids, opts.top_k + (1 if coll.ignore_identical_ids else 0), progress=advance
-            )
-        if coll.ignore_identical_ids:
-            run = {
-                q: dict(list(r.items())[: opts.top_k]) for q, r in strip_identical_ids(run).items()
-            }
-        timings["retrieve_s"] = time.perf_counter() - t0
-        search_info: dict[str, Any] = {
-            "backend": "bm25s",
-            "exact": True,
-            "k1": model.k1,
-            "b": model.b,
-            "method": model.method,
+    result = retriever.retrieve(coll, qids, settings, progress=progress, dist=dist)
+    retrieve_s = time.perf_counter() - t0
+    stats = result.stats
+    out = []
+    for dim, raw in result.runs.items():
+        run = strip_identical(raw, settings.top_k) if coll.ignore_identical_ids else raw
+        if not dist.is_main:
+            out.append((None, run))
+            continue
+        t = time.perf_counter()
+        scores = evaluate_run(
+            coll.qrels, run, measures, coll.ignore_identical_ids, queries=coll.queries.keys()
+        )
+        timings = {
+            "encode_queries_s": stats.queries_s,
+            "encode_corpus_s": stats.encode_s,
+            "search_s": stats.search_s,
+            "retrieve_s": retrieve_s,
+            "score_s": time.perf_counter() - t,
         }
-        model_info: dict[str, Any] = {
-            "name": spec.name,
-            "kind": "bm25",
-            "hf_id": None,
-            "revision": None,
-            "dim": None,
-            "full_dim": None,
+        timings["total_s"] = retrieve_s + timings["score_s"]
+        search = {
+            **result.info,
+            "shard_size": settings.shard_size if result.full_dim else None,
+            "shards": {
+                "total": stats.shards_total,
+                "reused": stats.shards_reused,
+                "computed": stats.shards_computed,
+            },
+            "corpus_from_cache": stats.shards_total > 0 and stats.shards_computed == 0,
+            "processes": dist.world,
+            "dim": dim or result.full_dim,
+            "similarity": retriever.spec.similarity if result.full_dim else None,
+            "tokens_encoded": stats.tokens_encoded,
+            "cache": {"dir": stats.cache_dir, "bytes": stats.cache_bytes}
+            if stats.cache_dir
+            else None,
         }
-    else:
-        run, search_info = _dense_run(model, coll, qids, opts, bar, timings)
-        model_info = {
-            **_model_identity(model, spec),
-            "dim": search_info["dim"],
-            "full_dim": search_info["full_dim"],
-            "max_query_length": model.max_query_length,
-            "max_doc_length": model.max_doc_length,
-        }
-    t = time.perf_counter()
-    scores = evaluate_run(
-        coll.qrels, run, measures, coll.ignore_identical_ids, queries=coll.queries.keys()
-    )
-    timings["score_s"] = time.perf_counter() - t
-    timings["total_s"] = time.perf_counter() - t0
-    record = ResultRecord(
-        model=model_info,
-        dataset={
-            "name": coll.name,
-            "suite": opts.suite,
-            "split": coll.split,
-            "language": coll.language,
-            "source": coll.source,
-            "ignore_identical_ids": coll.ignore_identical_ids,
-            "title_join": coll.title_join,
-            "main_metric": coll.main_metric,
-            "n_docs": len(coll.corpus),
-            "n_queries": len(coll.queries),
-            "sampled_queries": coll.sampled_queries,
-        },
-        scores=scores.means,
-        n_queries_scored=scores.n_queries_scored,
-        n_queries_dropped=scores.n_queries_dropped,
-        top_k=opts.top_k,
-        search=search_info,
-        environment=environment(str(getattr(model, "device", "cpu"))),
-        timings={k: round(v, 4) for k, v in timings.items()},
-        per_query=scores.per_query,
-        created_at=now(),
-    )
-    return record, run
+        record = ResultRecord(
+            model=_model_info(retriever, settings.lengths, dim, result.full_dim),
+            dataset=_dataset_info(coll, suite),
+            scores=scores.means,
+            n_queries_scored=scores.n_queries_scored,
+            n_queries_dropped=scores.n_queries_dropped,
+            top_k=settings.top_k,
+            search=search,
+            environment=environment(
+                str(getattr(getattr(retriever, "encoder", None), "device", "cpu"))
+            ),
+            timings={k: round(v, 4) for k, v in timings.items()},
+            per_query=scores.per_query,
+            created_at=now(),
+        )
+        out.append((record, run))
+    return out
+
+
+def publish(record: ResultRecord, run: Run | None, output_dir: Path, tag: str) -> Path:
+    """Write a record (and its TREC run file) so that both are there or neither: the run
+    file goes first; the record, which readers take as "done", is renamed into place last."""
+    path = output_dir / record.relative_path()
+    if run is not None:
+        rows = sum(len(h) for h in run.values())
+        _ensure_free(path.parent, rows * 64, "--save-run")
+        write_trec_run(path.with_suffix(".trec"), run, tag=tag)
+    faults.point("record-write")
+    return record.write(output_dir)
+
+
+def _ensure_free(path: Path, need: int, option: str) -> None:
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < need:
+        raise EvalkitError(
+            f"{option} {path}: needs about {need / 1e6:.0f} MB, the disk has {free / 1e6:.0f} MB"
+        )
 
 
 def _writable_dir(path: Path, option: str) -> None:
@@ -362,18 +229,65 @@ def _writable_dir(path: Path, option: str) -> None:
         probe.unlink()
     except OSError as e:
         raise EvalkitError(f"{option} {path}: not writable ({e.strerror or e})") from None
+    _ensure_free(path, 10_000_000, option)
 
 
-def _check_dim(loaded: Encoder | BM25Retriever, dim: int | None) -> None:
+def parse_dims(dim: int | str | Sequence[int | str] | None) -> tuple[int | str | None, ...]:
+    """``--dim``: ``256``, ``"256,512"``, ``"all"`` (every Matryoshka dim and the full one)
+    or a list of these. ``None`` is the full dim."""
     if dim is None:
-        return
-    if isinstance(loaded, BM25Retriever):
-        raise EvalkitError("--dim: bm25 has no embedding dimension")
-    check = getattr(loaded, "check_dim", None)
-    if callable(check):
-        check(dim)  # the encoder knows its full and Matryoshka dims
-    elif dim < 1 or (loaded.spec.dim and dim > loaded.spec.dim):
-        raise EvalkitError(f"--dim {dim}: outside 1..{loaded.spec.dim}")
+        return (None,)
+    items = [dim] if isinstance(dim, (int, str)) else list(dim)
+    out: list[int | str | None] = []
+    for item in items:
+        for part in str(item).split(","):
+            part = part.strip().lower()
+            if part == "all":
+                out.append("all")
+            elif part in ("full", "0"):
+                out.append(None)
+            else:
+                try:
+                    value = int(part)
+                except ValueError:
+                    raise EvalkitError(
+                        f"--dim {item!r}: expected a number, a comma-separated list or 'all'"
+                    ) from None
+                if value < 1:
+                    raise EvalkitError(f"--dim {value}: must be at least 1")
+                out.append(value)
+    return tuple(dict.fromkeys(out))
+
+
+def resolve_dims(
+    asked: tuple[int | str | None, ...], spec: ModelSpec, full: int | None, force: bool
+) -> tuple[int | None, ...]:
+    """Concrete dims for a model: ``all`` expands; a dim the model was not trained to be cut
+    to is refused (it quietly lowers scores) unless ``force``; the full dim is ``None``."""
+    if asked == (None,):
+        return (None,)
+    if full is None:
+        raise EvalkitError(f"--dim: {spec.name} has no embedding dimension")
+    trained = sorted(set(spec.matryoshka_dims) | {full})
+    dims: list[int | None] = []
+    for d in asked:
+        if d == "all":
+            dims.extend(x if x != full else None for x in trained)
+            continue
+        if d is None or d == full:
+            dims.append(None)
+            continue
+        assert isinstance(d, int)
+        if d > full:
+            raise EvalkitError(f"--dim {d}: {spec.name} has {full} dims")
+        if d not in trained and not force:
+            raise EvalkitError(
+                f"--dim {d}: {spec.name} was not trained to be cut to {d} dims (its dims: "
+                f"{', '.join(map(str, trained))}), so the cut lowers scores; add --force-dim "
+                "if you mean it"
+            )
+        dims.append(d)
+    return tuple(dict.fromkeys(dims))
 
 
 def _quiet_libraries() -> None:
@@ -386,21 +300,22 @@ def _quiet_libraries() -> None:
 
 
 def load_model(
-    model: str | ModelSpec | Encoder | BM25Retriever,
+    model: str | ModelSpec | Any,
     *,
     model_type: str | None = None,
     device: str | None = None,
     dtype: str | None = None,
     revision: str | None = None,
-) -> Encoder | BM25Retriever:
-    """A ready model from a name, id, path, spec or an already-loaded encoder.
+    max_batch_tokens: int | None = None,
+) -> Any:
+    """A ready model from a name, id, path, spec or an already-loaded model.
     ``revision`` pins the Hub commit (overriding the registry's)."""
-    if isinstance(model, (BM25Retriever,)) or (
-        not isinstance(model, (str, ModelSpec)) and hasattr(model, "encode_documents")
-    ):
-        return model  # type: ignore[return-value]
+    if not isinstance(model, (str, ModelSpec)):
+        return model
     spec = model if isinstance(model, ModelSpec) else resolve_model(str(model), model_type)
     if spec.kind == "bm25":
+        from evalkit.models.bm25 import BM25Retriever
+
         return BM25Retriever(spec)
     if revision:
         local = spec.extra.get("local_dir") or (spec.hf_id and Path(spec.hf_id).is_dir())
@@ -410,11 +325,22 @@ def load_model(
                 "which has no Hub revision"
             )
         spec = replace(spec, revision=revision)
-    return load_encoder(spec, device=device, dtype=dtype)
+    kwargs = {"max_batch_tokens": max_batch_tokens} if max_batch_tokens else {}
+    return load_encoder(spec, device=device, dtype=dtype, **kwargs)
+
+
+def _check_device(device: str | None) -> None:
+    if device and device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise EvalkitError(f"--device {device}: CUDA is not available on this machine")
+    elif device and device != "cpu" and not device.startswith(("mps", "xpu")):
+        raise EvalkitError(f"--device {device!r}: expected cpu or cuda[:N]")
 
 
 def evaluate(
-    model: str | ModelSpec | Encoder | BM25Retriever,
+    model: str | ModelSpec | Encoder | Any,
     suite: str = "demo",
     *,
     datasets: Sequence[str] | None = None,
@@ -423,14 +349,17 @@ def evaluate(
     measures: Sequence[str] | None = None,
     top_k: int = 1000,
     batch_size: int | None = None,
+    max_batch_tokens: int | None = None,
     max_length: int | None = None,
     max_query_length: int | None = None,
-    dim: int | None = None,
+    dim: int | str | Sequence[int | str] | None = None,
+    force_dim: bool = False,
     device: str | None = None,
     dtype: str | None = None,
     model_type: str | None = None,
     revision: str | None = None,
     output_dir: str | Path | None = None,
+    overwrite: bool = False,
     data_dir: str | Path | None = None,
     max_queries: int | None = None,
     seed: int = 0,
@@ -438,22 +367,31 @@ def evaluate(
     save_run: bool = False,
     cache: bool = True,
     cache_dir: str | Path | None = None,
+    cache_dtype: str = "float32",
+    shard_size: int = DEFAULT_SHARD_SIZE,
     progress: bool = False,
     on_record: Callable[[ResultRecord, Path | None], None] | None = None,
+    on_failure: Callable[[Failure], None] | None = None,
+    on_summary: Callable[[str], None] | None = None,
 ) -> list[ResultRecord]:
-    """Evaluate ``model`` on every (dataset, language) of ``suite``; one record each.
+    """Evaluate ``model`` on every (dataset, language) of ``suite``: one record per
+    (dataset, language, dim).
 
     ``suite`` is a registered suite name or a BEIR-format directory (or a folder of them).
-    Records are written to ``output_dir`` when given (plus TREC run files with ``save_run``).
-    """
+    Records go to ``output_dir`` when given (plus TREC run files with ``save_run``); records
+    already there with the same identity are reused unless ``overwrite``. A dataset that fails
+    to load is passed to ``on_failure`` and the others are still scored; without
+    ``on_failure`` the first failure raises. Under ``torchrun`` the ranks share the corpus and
+    rank 0 returns the records (the others return ``[]``)."""
     if top_k < 1:
         raise EvalkitError(f"--top-k {top_k}: must be at least 1")
     if search_backend not in ("torch", "faiss"):
         raise EvalkitError(f"--search-backend {search_backend!r}: expected 'torch' or 'faiss'")
     if max_queries is not None and max_queries < 1:
         raise EvalkitError(f"--max-queries {max_queries}: must be at least 1")
-    # The defaults are always scored: every record carries the main metric, so a run with
-    # --metric mrr_at_10 does not replace a record's nDCG@10 with nothing.
+    if cache_dtype not in ("float32", "float16"):
+        raise EvalkitError(f"--cache-dtype {cache_dtype!r}: expected float32 or float16")
+    # The defaults are always scored: every record carries the main metric.
     measures = tuple(dict.fromkeys([*DEFAULT_MEASURES, *(canonical(m) for m in measures or ())]))
     need = max(parse_measure(m)[1] for m in measures)
     if top_k < need:
@@ -463,80 +401,174 @@ def evaluate(
         )
     for option, value in (
         ("--batch-size", batch_size),
+        ("--max-batch-tokens", max_batch_tokens),
         ("--max-length", max_length),
         ("--max-query-length", max_query_length),
-        ("--dim", dim),
+        ("--shard-size", shard_size),
     ):
         if value is not None and value < 1:
             raise EvalkitError(f"{option} {value}: must be at least 1")
-    if output_dir is not None:
-        _writable_dir(Path(output_dir), "--output-dir")
+    asked_dims = parse_dims(dim)
+    _check_device(device)
+    out_dir = Path(output_dir) if output_dir else None
+    if out_dir is not None:
+        _writable_dir(out_dir, "--output-dir")
     tasks = suites_mod.resolve(suite, list(datasets or []), list(languages or []), split)
     if not progress:
         _quiet_libraries()
     if isinstance(model, str):
         model = resolve_model(model, model_type)  # a bad --model fails before any loading
-    loaded: Encoder | BM25Retriever | None = None
-    own_q = own_d = None
+    if isinstance(model, ModelSpec):
+        if model.kind == "bm25" and asked_dims != (None,):
+            raise EvalkitError("--dim: bm25 has no embedding dimension")
+        if model.dim:  # registered dims: refuse a wrong --dim before loading the model
+            resolve_dims(asked_dims, model, model.dim, force_dim)
+    dist = dist_mod.from_env(device)
+    device = dist_mod.device_for(dist, device)
+    retriever: Retriever | None = None
+    dims: tuple[int | None, ...] = (None,)
 
-    def ready() -> Encoder | BM25Retriever:
+    def ready() -> Retriever:
         # The model loads after the first collection: missing data (the common failure
         # offline) is reported in seconds, not after loading a billion-parameter model.
-        nonlocal loaded, own_q, own_d
-        if loaded is None:
+        nonlocal retriever, dims
+        if retriever is None:
             loaded = load_model(
-                model, model_type=model_type, device=device, dtype=dtype, revision=revision
+                model,
+                model_type=model_type,
+                device=device,
+                dtype=dtype,
+                revision=revision,
+                max_batch_tokens=max_batch_tokens,
             )
-            _check_dim(loaded, dim)
-            own_q = getattr(loaded, "max_query_length", None)
-            own_d = getattr(loaded, "max_doc_length", None)
-        return loaded
+            retriever = retriever_for(loaded)
+            full = getattr(loaded, "dim", None) or loaded.spec.dim
+            if not hasattr(loaded, "encode_documents"):
+                if asked_dims != (None,):
+                    raise EvalkitError(f"--dim: {loaded.spec.name} has no embedding dimension")
+                full = None
+            dims = resolve_dims(asked_dims, getattr(loaded, "spec", None), full, force_dim)
+        return retriever
 
-    opts = RunOptions(
-        measures=measures,
-        top_k=top_k,
-        batch_size=batch_size,
-        dim=dim,
-        search_backend=search_backend,
-        output_dir=Path(output_dir) if output_dir else None,
-        save_run=save_run,
-        cache=cache,
-        cache_dir=Path(cache_dir) if cache_dir else None,
-        progress=progress,
-    )
     records: list[ResultRecord] = []
-    try:
-        with _Progress(progress) as bar:
-            for task in tasks:
+    show = progress and dist.is_main
+    with Progress(show) as bar:
+        for task in tasks:
+            try:
                 coll = suites_mod.load(task, Path(data_dir) if data_dir else None)
-                if max_queries:
-                    coll = coll.sample_queries(max_queries, seed)
-                opts.suite = task.spec.suite
-                loaded = ready()
-                spec = loaded.spec
-                if not isinstance(loaded, BM25Retriever):
-                    lengths = resolve_lengths(
-                        spec,
-                        suite=task.spec.suite,
-                        dataset_query=coll.max_query_length,
-                        dataset_doc=coll.max_doc_length,
-                        own_query=own_q,
-                        own_doc=own_d,
-                        max_length=max_length,
-                        max_query_length=max_query_length,
-                    )
-                    loaded.max_query_length, loaded.max_doc_length = lengths.query, lengths.doc
-                record, run = evaluate_collection(loaded, coll, opts, bar=bar)
+            except DataError as e:
+                if on_failure is None or len(tasks) == 1:
+                    raise
+                on_failure(Failure(task.label, str(e)))
+                continue
+            if max_queries:
+                coll = coll.sample_queries(max_queries, seed)
+            r = ready()
+            enc = getattr(r, "encoder", None)
+            lengths = (
+                resolve_lengths(
+                    r.spec,
+                    suite=task.spec.suite,
+                    dataset_query=coll.max_query_length,
+                    dataset_doc=coll.max_doc_length,
+                    own_query=getattr(enc, "max_query_length", None),
+                    own_doc=getattr(enc, "max_doc_length", None),
+                    max_length=max_length,
+                    max_query_length=max_query_length,
+                )
+                if enc is not None
+                else Lengths(None, None)
+            )
+            settings = RetrievalSettings(
+                top_k=top_k,
+                dims=dims,
+                lengths=lengths,
+                batch_size=batch_size,
+                shard_size=shard_size,
+                backend=search_backend,  # type: ignore[arg-type]
+                cache=cache,
+                cache_dir=Path(cache_dir) if cache_dir else None,
+                cache_dtype=cache_dtype,
+            )
+            kept = _existing(r, coll, settings, task.spec.suite, out_dir) if not overwrite else []
+            if kept:
+                for rec, path in kept:
+                    records.append(rec)
+                    if on_record is not None and dist.is_main:
+                        on_record(rec, path)
+                continue
+            results = evaluate_collection(
+                r,
+                coll,
+                settings,
+                measures=measures,
+                suite=task.spec.suite,
+                progress=bar,
+                dist=dist,
+            )
+            if not dist.is_main:
+                continue
+            for record, run in results:
                 path = None
-                if opts.output_dir is not None:
-                    path = record.write(opts.output_dir)
-                    if save_run:
-                        write_trec_run(path.with_suffix(".trec"), run, tag=slug(spec.name))
+                if out_dir is not None:
+                    path = publish(
+                        record, run if save_run else None, out_dir, tag=slug(r.spec.name)
+                    )
                 records.append(record)
                 if on_record is not None:
                     on_record(record, path)
-    finally:
-        # An encoder passed in keeps its own limits for the caller's next use.
-        if loaded is not None and not isinstance(loaded, BM25Retriever):
-            loaded.max_query_length, loaded.max_doc_length = own_q, own_d
+            if on_summary is not None and results and results[0][0] is not None:
+                on_summary(_summary(results[0][0], coll.key))
+    dist_mod.barrier(dist)
     return records
+
+
+def _existing(
+    retriever: Any,
+    coll: Collection,
+    settings: RetrievalSettings,
+    suite: str | None,
+    out_dir: Path | None,
+) -> list[tuple[ResultRecord, Path]]:
+    """The records of this (model, collection, settings) already on disk, one per dim, or
+    ``[]`` if any is missing: mteb's "only missing" behaviour."""
+    if out_dir is None:
+        return []
+    full = getattr(getattr(retriever, "encoder", None), "dim", None)
+    info = retriever.describe(coll, settings)
+    found = []
+    for d in settings.dims:
+        skel = _skeleton(
+            _model_info(retriever, settings.lengths, d, full),
+            _dataset_info(coll, suite),
+            info,
+            settings.top_k,
+        )
+        path = out_dir / skel.relative_path()
+        if not path.is_file():
+            return []
+        try:
+            [rec] = load_results(path)
+        except (EvalkitError, ValueError):
+            return []
+        if rec.identity_key != skel.identity_key or not rec.scores:
+            return []
+        found.append((rec, path))
+    return found
+
+
+def _summary(rec: ResultRecord, label: str) -> str:
+    s = rec.search
+    t = rec.timings
+    enc = t.get("encode_corpus_s", 0.0)
+    tokens = s.get("tokens_encoded") or 0
+    shards = s.get("shards") or {}
+    parts = [f"{label}: encode {enc:.1f} s"]
+    if tokens and enc > 0:
+        parts.append(f"({tokens / enc:,.0f} tokens/s)")
+    parts.append(f"search {t.get('search_s', 0.0):.1f} s")
+    if shards.get("total"):
+        parts.append(f"shards {shards['reused']} reused / {shards['computed']} computed")
+    cache = s.get("cache")
+    parts.append(f"cache {cache['bytes'] / 1e6:.1f} MB in {cache['dir']}" if cache else "no cache")
+    return ", ".join(parts)

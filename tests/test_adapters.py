@@ -52,7 +52,9 @@ def beir_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def evalkit_ndcg(encoder: DramaEncoder, path: Path, dim: int | None = None) -> float:
     import evalkit
 
-    (record,) = evalkit.evaluate(encoder, str(path), measures=["ndcg_at_10"], dim=dim, cache=False)
+    (record,) = evalkit.evaluate(
+        encoder, str(path), measures=["ndcg_at_10"], dim=dim, force_dim=True, cache=False
+    )
     return float(record.scores["ndcg_at_10"])
 
 

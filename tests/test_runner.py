@@ -34,7 +34,7 @@ class HashingEncoder:
             v[h % self.spec.dim] += 1.0
         return v / max(np.linalg.norm(v), 1e-12)
 
-    def encode_queries(self, texts, dim=None, batch_size=None):
+    def encode_queries(self, texts, dim=None, batch_size=None):  # no max_length: allowed
         return truncate_dim(np.stack([self._vec(t) for t in texts]), dim, self.spec.dim)
 
     def encode_documents(self, texts_or_dicts, dim=None, batch_size=None):
@@ -72,17 +72,16 @@ def test_record_contents_and_written_file(beir_dir: Path, tmp_path: Path) -> Non
     assert ranks == list(range(1, len(ranks) + 1))
 
 
-def test_corpus_goes_longest_first_and_rows_stay_in_place(beir_dir: Path) -> None:
-    from evalkit.runner import RunOptions, evaluate_collection
+def test_shards_go_longest_first_and_rows_stay_in_place(beir_dir: Path) -> None:
+    from evalkit.retrieval import RetrievalSettings
+    from evalkit.runner import evaluate_collection
 
     enc = HashingEncoder()
     coll = evalkit.load_beir_dir(beir_dir)
-    rec, _ = evaluate_collection(enc, coll, RunOptions(cache=False, corpus_chunk=2))
-    # Chunks of 2 go longest first: every chunk's shortest text is at least as long (in
-    # characters of title + text) as the next chunk's longest.
-    chunks = [enc.seen[i : i + 2] for i in range(0, len(enc.seen), 2)]
-    for a, b in zip(chunks, chunks[1:]):
-        assert min(map(len, a)) >= max(map(len, b)) - 1  # -1: the joining space
+    [(rec, _)] = evaluate_collection(enc, coll, RetrievalSettings(cache=False, shard_size=2))
+    # Shards of 2 by corpus position; inside a shard the longer text goes first.
+    for a, b in zip(enc.seen[0::2], enc.seen[1::2]):
+        assert len(a) >= len(b) - 1  # -1: the joining space is not in the byte length
     # Independent check of the scores: brute force over all docs with the same encoder.
     docs = coll.corpus.rows(range(len(coll.corpus)))
     d = enc.encode_documents(docs)
@@ -94,17 +93,20 @@ def test_corpus_goes_longest_first_and_rows_stay_in_place(beir_dir: Path) -> Non
     assert rec.scores == pytest.approx(expect.means, abs=1e-6)
 
 
-def test_identical_ids_setting_changes_and_is_recorded(beir_dir: Path) -> None:
+def test_identical_ids_follow_mteb_at_depth(beir_dir: Path) -> None:
+    """mteb keeps its top k and removes the query's own id afterwards (k - 1 left)."""
     from evalkit.data import load_beir_dir
-    from evalkit.runner import RunOptions, evaluate_collection
+    from evalkit.retrieval import RetrievalSettings
+    from evalkit.runner import evaluate_collection
 
     enc = HashingEncoder()
     coll = load_beir_dir(beir_dir)
-    keep, run_keep = evaluate_collection(enc, coll, RunOptions(top_k=3, cache=False))
+    [(keep, run_keep)] = evaluate_collection(enc, coll, RetrievalSettings(top_k=3, cache=False))
     coll.ignore_identical_ids = True
-    drop, run_drop = evaluate_collection(enc, coll, RunOptions(top_k=3, cache=False))
+    [(drop, run_drop)] = evaluate_collection(enc, coll, RetrievalSettings(top_k=3, cache=False))
     assert "q3" in run_keep["q3"] and "q3" not in run_drop["q3"]
-    assert len(run_drop["q3"]) == 3  # one extra was searched so k stays 3
+    assert list(run_drop["q3"]) == [d for d in run_keep["q3"] if d != "q3"]
+    assert len(run_drop["q3"]) == 2
     assert drop.dataset["ignore_identical_ids"] is True
     assert keep.scores != drop.scores
 
@@ -116,6 +118,7 @@ def test_embedding_cache_is_reused_and_keyed(beir_dir: Path, tmp_path: Path) -> 
     [b] = evalkit.evaluate(enc, str(beir_dir), cache_dir=tmp_path / "c")
     assert len(enc.seen) == n_first  # nothing re-encoded
     assert b.search["corpus_from_cache"] and not a.search["corpus_from_cache"]
+    assert b.search["shards"] == {"total": 1, "reused": 1, "computed": 0}
     assert a.scores == b.scores
     enc.spec = ModelSpec(name="hashing", kind="transformers", dim=64, revision="r2")
     [c] = evalkit.evaluate(enc, str(beir_dir), cache_dir=tmp_path / "c")
@@ -124,7 +127,7 @@ def test_embedding_cache_is_reused_and_keyed(beir_dir: Path, tmp_path: Path) -> 
 
 def test_matryoshka_dim_cut(beir_dir: Path) -> None:
     [full] = evalkit.evaluate(HashingEncoder(), str(beir_dir))
-    [cut] = evalkit.evaluate(HashingEncoder(), str(beir_dir), dim=8)
+    [cut] = evalkit.evaluate(HashingEncoder(), str(beir_dir), dim=8, force_dim=True)
     assert cut.model["dim"] == 8 and cut.model["full_dim"] == 64
     assert cut.search["dim"] == 8
     assert full.scores != cut.scores

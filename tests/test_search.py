@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evalkit.search import exact_search
+from evalkit.retrieval.search import exact_search
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

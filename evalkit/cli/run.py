@@ -6,9 +6,11 @@ import importlib.util
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from evalkit.cli import app, console, err_console
 from evalkit.results import ResultRecord
+from evalkit.retrieval.dense import DEFAULT_SHARD_SIZE
 
 
 def default_models() -> list[str]:
@@ -19,7 +21,9 @@ def default_models() -> list[str]:
     return models
 
 
-def results_table(records: list[ResultRecord], title: str = "Results"):  # -> rich.table.Table
+def results_table(
+    records: list[ResultRecord], title: str = "Results", incomplete: bool = False
+):  # -> rich.table.Table
     """Rows: dataset (and language); columns: each model x measure, in percent."""
     from rich.table import Table
 
@@ -46,6 +50,7 @@ def results_table(records: list[ResultRecord], title: str = "Results"):  # -> ri
             table.add_column(f"{m}\n{label(meas)}", justify="right")
     rows: dict[tuple, dict[tuple[str, str], float]] = {}
     nq: dict[tuple, str] = {}
+    dataset_of: dict[tuple, str] = {}
     for r in records:
         ds = r.dataset
         key = (ds["name"] + (f"/{ds['language']}" if ds.get("language") else ""), ds["split"])
@@ -54,6 +59,7 @@ def results_table(records: list[ResultRecord], title: str = "Results"):  # -> ri
             if r.model.get("dim") and r.model.get("dim") != r.model.get("full_dim")
             else ""
         )
+        dataset_of[key] = ds["name"]
         for meas, v in r.scores.items():
             rows.setdefault(key, {})[(name, meas)] = v
         dropped = f" (-{r.n_queries_dropped})" if r.n_queries_dropped else ""
@@ -67,11 +73,17 @@ def results_table(records: list[ResultRecord], title: str = "Results"):  # -> ri
                 cells.append("-" if v is None else f"{100 * v:.2f}")
         table.add_row(*cells)
     if len(rows) > 1:
-        cells = ["mean", "", ""]
+        # The report's rule: a dataset's languages are averaged first, then the datasets.
+        cells = ["mean" + (" (incomplete)" if incomplete else ""), "", ""]
         for m in models:
             for meas in measures:
-                vs = [vals[(m, meas)] for vals in rows.values() if (m, meas) in vals]
-                cells.append(f"{100 * sum(vs) / len(vs):.2f}" if len(vs) == len(rows) else "-")
+                by_ds: dict[str, list[float]] = {}
+                for key, vals in rows.items():
+                    if (m, meas) in vals:
+                        by_ds.setdefault(dataset_of[key], []).append(vals[(m, meas)])
+                complete = all((m, meas) in vals for vals in rows.values())
+                means = [sum(v) / len(v) for v in by_ds.values()]
+                cells.append(f"{100 * sum(means) / len(means):.2f}" if complete else "-")
         table.add_row(*cells, style="bold")
     table.caption = (
         "scores x100; queries: scored (-dropped: no positive judgement); * = sampled queries"
@@ -105,14 +117,26 @@ def run(
         "recall_at_1000, ... Default: nDCG@10 and Recall@100.",
     ),
     top_k: int = typer.Option(1000, "--top-k", help="Documents retrieved per query."),
-    batch_size: int = typer.Option(None, "--batch-size", help="Encoder batch size."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Most texts in one batch."),
+    max_batch_tokens: int = typer.Option(
+        None,
+        "--max-batch-tokens",
+        help="Most padded tokens in one batch (default: suits the device).",
+    ),
     max_length: int = typer.Option(
         None,
         "--max-length",
         help="Token limit for documents (and queries, unless --max-query-length).",
     ),
     max_query_length: int = typer.Option(None, "--max-query-length"),
-    dim: int = typer.Option(None, "--dim", help="Matryoshka dimension (first DIM features)."),
+    dim: str = typer.Option(
+        None,
+        "--dim",
+        help="Matryoshka dims: 256, 256,512 or all (one record each, from one encoding).",
+    ),
+    force_dim: bool = typer.Option(
+        False, "--force-dim", help="Allow a --dim the model was not trained to be cut to."
+    ),
     device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if present)."),
     dtype: str = typer.Option(None, "--dtype", help="float32, bfloat16 or float16."),
     model_type: str = typer.Option(
@@ -131,15 +155,39 @@ def run(
     seed: int = typer.Option(0, "--seed", help="Seed for --max-queries."),
     search_backend: str = typer.Option("torch", "--search-backend", help="torch or faiss."),
     save_run: bool = typer.Option(False, "--save-run", help="Also write TREC run files."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Do not reuse corpus embeddings."),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Stream without storing corpus embeddings."
+    ),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Embedding cache directory."),
+    cache_dtype: str = typer.Option(
+        "float32", "--cache-dtype", help="float32, or float16 (half the disk)."
+    ),
+    shard_size: int = typer.Option(
+        DEFAULT_SHARD_SIZE, "--shard-size", help="Documents per shard (the unit of resume)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Recompute records that already exist in --output-dir."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Evaluate one or more models on a suite. With no options: the offline demo."""
-    from evalkit.runner import evaluate
+    from evalkit.errors import RunFailed
+    from evalkit.runner import Failure, evaluate
 
     models = list(model or default_models())
     records: list[ResultRecord] = []
+    failures: list[Failure] = []
+
+    def failed(f: Failure) -> None:
+        failures.append(f)
+        err_console.print(
+            f"[bold red]failed[/] {escape(f.label)}: {escape(f.message)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def summary(line: str) -> None:
+        err_console.print(escape(line), highlight=False, soft_wrap=True, style="dim")
 
     def written(record: ResultRecord, path: Path | None) -> None:
         ds = record.dataset
@@ -165,6 +213,11 @@ def run(
             max_length=max_length,
             max_query_length=max_query_length,
             dim=dim,
+            force_dim=force_dim,
+            max_batch_tokens=max_batch_tokens,
+            cache_dtype=cache_dtype,
+            shard_size=shard_size,
+            overwrite=overwrite,
             device=device,
             dtype=dtype,
             model_type=model_type,
@@ -179,6 +232,17 @@ def run(
             cache_dir=cache_dir,
             progress=progress,
             on_record=written,
+            on_failure=failed,
+            on_summary=summary if progress else None,
         )
-    console.print(results_table(records, title=f"evalkit run: suite {suite}"))
+    if not records and not failures:
+        return  # a torchrun rank other than 0: rank 0 prints the table
+    console.print(
+        results_table(records, title=f"evalkit run: suite {suite}", incomplete=bool(failures))
+    )
     console.print(f"records: {output_dir}", highlight=False)
+    if failures:
+        raise RunFailed(
+            f"{len(failures)} dataset(s) could not be scored "
+            f"({', '.join(f.label for f in failures)}); the mean is incomplete"
+        )

@@ -111,6 +111,7 @@ def load_encoder(
     model_type: str | None = None,
     device: str | None = None,
     dtype: str | None = None,
+    max_batch_tokens: int | None = None,
 ) -> Encoder:
     """Load a dense encoder by registered name, Hugging Face id or local directory.
 
@@ -127,13 +128,13 @@ def load_encoder(
         spec.hf_id if spec.hf_id and Path(spec.hf_id).is_dir() else None
     )
     if local:
-        return _construct(spec, device, dtype)
+        return _construct(spec, device, dtype, max_batch_tokens)
     from evalkit.hub import hub_mode
 
     # An unreachable Hub: fail (or use the cache) within seconds, not after minutes of retries.
     with hub_mode() as offline_because:
         try:
-            return _construct(spec, device, dtype)
+            return _construct(spec, device, dtype, max_batch_tokens)
         except ModelError as e:
             if not offline_because:
                 raise
@@ -143,7 +144,9 @@ def load_encoder(
             ) from None
 
 
-def _construct(spec: ModelSpec, device: str | None, dtype: str | None) -> Encoder:
+def _construct(
+    spec: ModelSpec, device: str | None, dtype: str | None, max_batch_tokens: int | None = None
+) -> Encoder:
     if spec.kind == "sentence-transformers":
         from evalkit.models.sentence_transformer import SentenceTransformerEncoder
 
@@ -151,10 +154,10 @@ def _construct(spec: ModelSpec, device: str | None, dtype: str | None) -> Encode
     if spec.kind == "drama":
         from evalkit.models.drama import DramaEncoder
 
-        return DramaEncoder(spec, device=device, dtype=dtype)
+        return DramaEncoder(spec, device=device, dtype=dtype, max_batch_tokens=max_batch_tokens)
     from evalkit.models.transformer import TransformerEncoder
 
-    return TransformerEncoder(spec, device=device, dtype=dtype)
+    return TransformerEncoder(spec, device=device, dtype=dtype, max_batch_tokens=max_batch_tokens)
 
 
 def model_dir_config(path: Path) -> dict:

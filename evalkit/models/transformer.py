@@ -10,7 +10,8 @@ three hooks: :meth:`_load_model`, :meth:`_token_ids` (how a text becomes ids) an
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -60,8 +61,10 @@ class TransformerEncoder:
         self.model = self._load_model(spec)
         self.model.eval()
         self.show_progress = show_progress
-        self.max_batch_tokens = max_batch_tokens
-        """Optional cap on ``batch rows x padded length`` (keeps 8192-token batches in memory)."""
+        self.max_batch_tokens = max_batch_tokens or default_max_batch_tokens(
+            self.device, int(self.model.config.hidden_size)
+        )
+        """Cap on ``batch rows x padded length`` (keeps 8192-token batches in memory)."""
         self.own_max_length = self._own_max_length()
         self.dim: int = int(self.model.config.hidden_size)
         if spec.dim is not None and spec.dim != self.dim:
@@ -179,16 +182,20 @@ class TransformerEncoder:
                 f"--dim {dim}: {self.spec.name} has {self.dim} dims; use 1..{self.dim}"
             )
 
-    def batches(self, lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+    def batches(
+        self, lengths: Sequence[int], batch_size: int, max_tokens: int | None = None
+    ) -> Iterator[np.ndarray]:
         """Indices of each batch, longest texts first; a batch holds at most ``batch_size``
-        texts and, with ``max_batch_tokens``, at most that many padded tokens."""
+        texts and at most ``max_tokens`` padded tokens (rows x its longest text), so 20-token
+        queries and 8192-token documents both fill the device without running out of it."""
+        budget = max_tokens if max_tokens is not None else self.max_batch_tokens
         order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
         start = 0
         while start < len(order):
             longest = int(lengths[order[start]])
             n = batch_size
-            if self.max_batch_tokens:
-                n = max(1, min(n, self.max_batch_tokens // max(longest, 1)))
+            if budget:
+                n = max(1, min(n, budget // max(longest, 1)))
             yield order[start : start + n]
             start += n
 
@@ -198,8 +205,13 @@ class TransformerEncoder:
         max_length: int | None,
         dim: int | None = None,
         batch_size: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Embeddings of already-prefixed texts, float32, rows in input order."""
+        """Embeddings of already-prefixed texts, float32, rows in input order.
+
+        ``progress(n_texts, n_tokens)`` is called after each batch. A CUDA out-of-memory
+        error halves the batch (and the token budget for the rest of the call) and retries;
+        no text is ever dropped."""
         import torch
 
         self.check_dim(dim)
@@ -211,31 +223,61 @@ class TransformerEncoder:
             return truncate_dim(out, dim, self.dim, self.spec.normalize)
         ids = self._token_ids(texts, int(max_length or self.own_max_length))
         lengths = [len(x) for x in ids]
-        pad_id = self._pad_id()
-        batches = list(self.batches(lengths, batch_size or self.default_batch_size))
-        progress = None
+        pending = list(self.batches(lengths, batch_size or self.default_batch_size))
+        bar = None
         if self.show_progress:
             from tqdm.auto import tqdm
 
-            progress = tqdm(total=len(texts), desc="encode", unit="text")
+            bar = tqdm(total=len(texts), desc="encode", unit="text")
         with torch.inference_mode():
-            for idx in batches:
-                width = max(lengths[i] for i in idx)
-                input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for row, i in enumerate(idx):
-                    # Right padding: real tokens keep positions 0..n-1, as when encoded alone.
-                    input_ids[row, : lengths[i]] = torch.tensor(ids[i], dtype=torch.long)
-                    mask[row, : lengths[i]] = 1
-                input_ids = input_ids.to(self.device)
-                mask = mask.to(self.device)
-                hidden = self._forward(input_ids, mask)
-                out[idx] = self._pool(hidden, mask).cpu().numpy()
+            while pending:
+                idx = pending.pop(0)
+                try:
+                    out[idx] = self._run_batch(ids, lengths, idx)
+                except torch.OutOfMemoryError:
+                    if len(idx) == 1:
+                        raise ModelError(
+                            f"--model {self.spec.name}: one text of {lengths[idx[0]]} tokens "
+                            f"does not fit on {self.device}; lower --max-length"
+                        ) from None
+                    if self.device.startswith("cuda"):
+                        torch.cuda.empty_cache()
+                    half = len(idx) // 2
+                    pending[:0] = [idx[:half], idx[half:]]
+                    self._oom_notice(len(idx))
+                    continue
+                n_tokens = int(sum(lengths[i] for i in idx))
                 if progress is not None:
-                    progress.update(len(idx))
-        if progress is not None:
-            progress.close()
+                    progress(len(idx), n_tokens)
+                if bar is not None:
+                    bar.update(len(idx))
+        if bar is not None:
+            bar.close()
         return truncate_dim(out, dim, self.dim, self.spec.normalize)
+
+    def _run_batch(self, ids: list[list[int]], lengths: list[int], idx: np.ndarray) -> Any:
+        """Pooled embeddings of one right-padded batch, as numpy."""
+        import torch
+
+        width = max(lengths[i] for i in idx)
+        input_ids = torch.full((len(idx), width), self._pad_id(), dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            # Right padding: real tokens keep positions 0..n-1, as when encoded alone.
+            input_ids[row, : lengths[i]] = torch.tensor(ids[i], dtype=torch.long)
+            mask[row, : lengths[i]] = 1
+        input_ids = input_ids.to(self.device)
+        mask = mask.to(self.device)
+        hidden = self._forward(input_ids, mask)
+        return self._pool(hidden, mask).cpu().numpy()
+
+    def _oom_notice(self, rows: int) -> None:
+        if not getattr(self, "_oom_told", False):
+            self._oom_told = True
+            sys.stderr.write(
+                f"evalkit: out of memory on {self.device} with a batch of {rows} texts; "
+                "halving batches and retrying (lower --max-batch-tokens to avoid this)\n"
+            )
 
     def _pool(self, hidden: Any, mask: Any) -> Any:
         """Mean over non-padding tokens (in float32), then L2 norm when the spec says so."""
@@ -270,6 +312,7 @@ class TransformerEncoder:
         batch_size: int | None = None,
         *,
         max_length: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         prefix = self.spec.doc_prefix
         return self.encode_texts(
@@ -277,7 +320,20 @@ class TransformerEncoder:
             max_length or self.max_doc_length,
             dim,
             batch_size,
+            progress,
         )
+
+
+def default_max_batch_tokens(device: str, hidden_size: int) -> int:
+    """A token budget that suits the device: on CPU, batches past ~16k tokens gain nothing;
+    on a GPU, a quarter of its memory at ~24 bytes a token per hidden unit (activations of a
+    bf16 transformer layer at a time), at most 256k tokens."""
+    if not device.startswith("cuda"):
+        return 16384
+    import torch
+
+    total = torch.cuda.get_device_properties(torch.device(device)).total_memory
+    return int(max(8192, min(262144, total // 4 // (24 * hidden_size))))
 
 
 def dtype_kwarg(dtype: Any) -> dict[str, Any]:

@@ -1,0 +1,244 @@
+"""The shard cache: corpus embeddings stored shard by shard, each trusted only when verified.
+
+Layout: ``<root>/<key>/shard-<start>-<stop>.npy`` with ``shard-<start>-<stop>.json`` beside it
+(its manifest: shard index, rows, width, dtype, SHA-256 of the shard's document ids and of the
+``.npy`` bytes). The ``.npy`` is written to a temporary file, fsynced and renamed, and the
+manifest is published after it, so a process killed at any instant (``kill -9`` included)
+leaves either a complete, verifiable shard or none: a resumed run loses at most the shards
+that were in flight. A shard whose file is truncated or altered, whose ids differ (a reordered
+corpus) or that holds NaN/inf fails verification and is encoded again.
+
+``key`` (:func:`cache_key`) covers everything that changes the vectors: the model (id,
+resolved revision or local fingerprint, kind, dtype, pooling, normalisation, prefix, document
+token limit), evalkit's encoder code version, the library versions and attention backend, how
+titles are joined and the corpus identity. Shard membership is by corpus position, so runs
+with the same ``--shard-size`` (any number of processes) share shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalkit.errors import EvalkitError
+
+CACHE_DTYPES = ("float32", "float16")
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("EVALKIT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "evalkit"
+    )
+    return Path(root) / "embeddings"
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def ids_digest(ids: list[str]) -> str:
+    """SHA-256 of a shard's document ids in order: a reordered corpus never reuses vectors."""
+    h = hashlib.sha256()
+    for i in ids:
+        h.update(i.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Corpus rows ``start..stop`` (by position in the corpus)."""
+
+    index: int
+    start: int
+    stop: int
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def name(self) -> str:
+        return f"shard-{self.start:012d}-{self.stop:012d}"
+
+
+def plan_shards(n_docs: int, shard_size: int) -> list[Shard]:
+    """Fixed membership by position: the same for a resumed run and for every rank."""
+    if shard_size < 1:
+        raise EvalkitError(f"--shard-size {shard_size}: must be at least 1")
+    return [
+        Shard(i, start, min(start + shard_size, n_docs))
+        for i, start in enumerate(range(0, n_docs, shard_size))
+    ]
+
+
+class ShardCache:
+    """Verified shards of one (model settings, corpus) under ``root/key``."""
+
+    def __init__(self, root: str | Path | None, key: str, dtype: str = "float32") -> None:
+        if dtype not in CACHE_DTYPES:
+            raise EvalkitError(f"--cache-dtype {dtype!r}: expected float32 or float16")
+        self.root = Path(root) if root else default_cache_dir()
+        self.dir = self.root / key
+        self.dtype = dtype
+
+    # ---- reading -----------------------------------------------------------------------
+
+    def load(self, shard: Shard, ids_sha256: str, width: int | None = None) -> np.ndarray | None:
+        """The shard's embeddings if its manifest verifies, else ``None`` (and the bad
+        files are removed so the shard is encoded again)."""
+        npy, man = self._paths(shard)
+        if not man.is_file() or not npy.is_file():
+            return None
+        try:
+            meta = json.loads(man.read_text(encoding="utf-8"))
+            ok = (
+                meta.get("start") == shard.start
+                and meta.get("stop") == shard.stop
+                and meta.get("dtype") == self.dtype
+                and meta.get("ids_sha256") == ids_sha256
+                and (width is None or meta.get("width") == width)
+                and npy.stat().st_size == meta.get("bytes")
+                and _file_digest(npy) == meta.get("sha256")
+            )
+            arr = np.load(npy, allow_pickle=False) if ok else None
+        except (OSError, ValueError, json.JSONDecodeError):
+            arr = None
+        if (
+            arr is None
+            or arr.shape != (shard.rows, meta.get("width"))
+            or str(arr.dtype) != self.dtype
+            or not np.isfinite(arr).all()
+        ):
+            self.discard(shard)
+            return None
+        return arr
+
+    def has(self, shard: Shard) -> bool:
+        """A manifest is present (cheap; :meth:`load` still verifies)."""
+        return self._paths(shard)[1].is_file()
+
+    def discard(self, shard: Shard) -> None:
+        for p in self._paths(shard):
+            p.unlink(missing_ok=True)
+
+    # ---- writing -----------------------------------------------------------------------
+
+    def store(self, shard: Shard, ids_sha256: str, emb: np.ndarray, meta: dict[str, Any]) -> None:
+        """Publish a shard atomically: data first (temp + fsync + rename), then its manifest."""
+        npy, man = self._paths(shard)
+        arr = np.ascontiguousarray(emb, dtype=self.dtype)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._write_meta(meta)
+            tmp = npy.with_name(f".{npy.name}.{_host()}.{os.getpid()}.tmp")
+            try:
+                with open(tmp, "wb") as f:
+                    np.save(f, arr, allow_pickle=False)
+                    f.flush()
+                    os.fsync(f.fileno())
+                digest = _file_digest(tmp)
+                size = tmp.stat().st_size
+                os.replace(tmp, npy)
+            finally:
+                tmp.unlink(missing_ok=True)
+            manifest = {
+                "index": shard.index,
+                "start": shard.start,
+                "stop": shard.stop,
+                "rows": shard.rows,
+                "width": int(arr.shape[1]),
+                "dtype": self.dtype,
+                "ids_sha256": ids_sha256,
+                "sha256": digest,
+                "bytes": size,
+            }
+            _atomic_text(man, json.dumps(manifest, indent=1))
+        except OSError as e:
+            raise EvalkitError(
+                f"{self.dir}: cannot write the embedding cache ({e.strerror or e}); free some "
+                "space, or use --cache-dir elsewhere, --cache-dtype float16 or --no-cache"
+            ) from None
+
+    def _write_meta(self, meta: dict[str, Any]) -> None:
+        p = self.dir / "meta.json"
+        if not p.is_file():  # for people browsing the cache; never read back for decisions
+            _atomic_text(p, json.dumps(meta, indent=2, default=str))
+
+    # ---- housekeeping ------------------------------------------------------------------
+
+    def ensure_space(self, n_rows: int, width: int) -> None:
+        """Refuse before encoding when the shards still to write cannot fit on the disk."""
+        need = n_rows * width * np.dtype(self.dtype).itemsize
+        probe = self.dir if self.dir.exists() else self.root
+        while not probe.exists():
+            probe = probe.parent
+        free = shutil.disk_usage(probe).free
+        if need > free:
+            raise EvalkitError(
+                f"{self.dir}: the embedding cache needs {need / 1e9:.1f} GB more but the disk "
+                f"has {free / 1e9:.1f} GB free; use --cache-dtype float16 (half), --cache-dir "
+                "on a larger disk, or --no-cache"
+            )
+
+    def remove_stale_temp(self) -> int:
+        """Temp files of killed runs on this host (their pid is gone): removed, not reused."""
+        if not self.dir.is_dir():
+            return 0
+        removed = 0
+        host = _host()
+        for p in self.dir.glob(".*.tmp"):
+            parts = p.name.rsplit(".", 3)
+            if len(parts) == 4 and parts[1] == host and parts[2].isdigit():
+                if not _alive(int(parts[2])):
+                    p.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    def size_bytes(self) -> int:
+        if not self.dir.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.dir.glob("shard-*.npy"))
+
+    def _paths(self, shard: Shard) -> tuple[Path, Path]:
+        return self.dir / f"{shard.name}.npy", self.dir / f"{shard.name}.json"
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{_host()}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _host() -> str:
+    return socket.gethostname().replace(".", "_") or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
