@@ -70,6 +70,7 @@ class DramaEncoder(TransformerEncoder):
         show_progress: bool = False,
         max_batch_tokens: int | None = None,
         verify: bool = True,
+        packed: bool | None = None,
     ) -> None:
         impl = attn_implementation or spec.extra.get("attn_implementation") or "sdpa"
         if impl not in ATTN_IMPLEMENTATIONS:
@@ -77,6 +78,10 @@ class DramaEncoder(TransformerEncoder):
                 f"attn_implementation {impl!r}: expected one of {', '.join(ATTN_IMPLEMENTATIONS)}"
             )
         self.attn_implementation = impl
+        # Padding-free batches: on by default where the backend skips the masked-out work
+        # (flash-attention's variable-length kernel); on request for the others, whose
+        # block-diagonal mask gives the same numbers and proves the packing on any machine.
+        self.packed = (impl == "flash_attention_2") if packed is None else packed
         super().__init__(
             spec, device, dtype, show_progress=show_progress, max_batch_tokens=max_batch_tokens
         )
@@ -196,6 +201,59 @@ class DramaEncoder(TransformerEncoder):
         )
         return out.last_hidden_state
 
+    def _run_batch(self, ids: list[list[int]], lengths: list[int], idx: Any) -> Any:
+        if not self.packed:
+            return super()._run_batch(ids, lengths, idx)
+        return (
+            self._pool_packed(
+                self._forward_packed([ids[i] for i in idx]), [lengths[i] for i in idx]
+            )
+            .cpu()
+            .numpy()
+        )
+
+    def _forward_packed(self, seqs: list[list[int]]) -> Any:
+        """Hidden states ``(total_tokens, hidden)`` of texts packed end to end in one row,
+        positions restarting at 0 for each text: no token of padding is computed.
+        flash-attention gets no mask and finds the texts from the position ids (its
+        variable-length kernel, bidirectional since ``is_causal`` is off); eager and SDPA get
+        a block-diagonal mask, so every text attends to all of itself and nothing else."""
+        import torch
+
+        flat = torch.tensor([t for s in seqs for t in s], dtype=torch.long, device=self.device)
+        pos = torch.cat([torch.arange(len(s)) for s in seqs]).to(self.device)
+        seg = torch.repeat_interleave(
+            torch.arange(len(seqs)), torch.tensor([len(s) for s in seqs])
+        ).to(self.device)
+        if self.attn_implementation == "flash_attention_2":
+            mask = None
+        else:
+            keep = (seg[:, None] == seg[None, :])[None, None]
+            if self.attn_implementation == "sdpa":
+                mask = keep
+            else:
+                dtype = self.model.dtype
+                mask = torch.zeros(keep.shape, dtype=dtype, device=keep.device)
+                mask = mask.masked_fill(~keep, torch.finfo(dtype).min)
+        out = self.model(
+            input_ids=flat[None], attention_mask=mask, position_ids=pos[None], use_cache=False
+        )
+        return out.last_hidden_state[0]
+
+    def _pool_packed(self, hidden: Any, lengths: list[int]) -> Any:
+        """Mean over each text's tokens (float32), then L2: the padded path's pooling."""
+        import torch
+
+        seg = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths)).to(
+            hidden.device
+        )
+        sums = torch.zeros(
+            (len(lengths), hidden.shape[-1]), dtype=torch.float32, device=hidden.device
+        )
+        sums.index_add_(0, seg, hidden.to(torch.float32))
+        pooled = sums / torch.tensor(lengths, dtype=torch.float32, device=hidden.device)[:, None]
+        return torch.nn.functional.normalize(pooled, p=2, dim=-1)
+
     def padding_mask_4d(self, attention_mask: Any) -> Any:
         """``(batch, 1, 1, length)``: every token may attend to every real token of its own
         text, none to padding. Boolean for SDPA (True = attend), additive float for eager."""
@@ -259,6 +317,25 @@ class DramaEncoder(TransformerEncoder):
                 f"--model {self.spec.name}: a text embeds differently in a padded batch than "
                 f"alone ({where})"
             )
+        if self.packed:
+            # The packed path must keep texts apart (a backend that ignored the packing
+            # would let tokens attend across texts) and stay bidirectional within each.
+            with torch.inference_mode():
+                h_packed = self._forward_packed([short_ids, long_ids]).float()
+                h_packed_changed = self._forward_packed([changed, long_ids]).float()
+                e_packed = self._pool_packed(h_packed, [n, len(long_ids)])
+                e_packed_changed = self._pool_packed(h_packed_changed, [n, len(long_ids)])
+            if (e_packed[0] - e_alone[0]).abs().max().item() > tol:
+                raise ModelError(
+                    f"--model {self.spec.name}: packed texts leak into each other ({where})"
+                )
+            if torch.equal(h_packed[0], h_packed_changed[0]) or (
+                (e_packed[1] - e_packed_changed[1]).abs().max().item() > tol
+            ):
+                raise ModelError(
+                    f"--model {self.spec.name}: packed attention is not per-text bidirectional "
+                    f"({where})"
+                )
 
 
 def is_drama_config(config: dict[str, Any]) -> bool:
