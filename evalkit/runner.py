@@ -290,6 +290,25 @@ def resolve_dims(
     return tuple(dict.fromkeys(dims))
 
 
+def _check_lengths(
+    enc: Any, lengths: Lengths, max_length: int | None, max_query_length: int | None
+) -> None:
+    """A limit past the model's position embeddings would end in an index error deep in
+    torch; refuse it with the model's real limit instead."""
+    limit = getattr(enc, "length_limit", None)
+    if enc is None or not limit:
+        return
+    for option, asked in (("--max-query-length", max_query_length), ("--max-length", max_length)):
+        if asked and asked > limit:
+            raise EvalkitError(f"{option} {asked}: {enc.spec.name} takes at most {limit} tokens")
+    for what, value in (("query", lengths.query), ("document", lengths.doc)):
+        if value and value > limit:
+            raise EvalkitError(
+                f"{enc.spec.name}: the {what} limit {value} is past what the model takes "
+                f"({limit} tokens); pass --max-length {limit}"
+            )
+
+
 def _quiet_libraries() -> None:
     """No progress bars from transformers/datasets when evalkit's own are off (CI logs)."""
     import datasets
@@ -479,6 +498,7 @@ def evaluate(
                 if enc is not None
                 else Lengths(None, None)
             )
+            _check_lengths(enc, lengths, max_length, max_query_length)
             settings = RetrievalSettings(
                 top_k=top_k,
                 dims=dims,

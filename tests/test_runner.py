@@ -272,3 +272,11 @@ def test_record_identity_separates_settings() -> None:
     assert len({v.relative_path() for v in variants} | {base.relative_path()}) == len(keys)
     # settings ignore the data side: a report row groups one model's datasets by it
     assert variants[-1].settings_key == base.settings_key
+
+
+def test_max_length_past_the_model_is_refused_clearly(beir_dir: Path) -> None:
+    """An index error deep in torch becomes one line with the model's real limit."""
+    from evalkit.errors import EvalkitError
+
+    with pytest.raises(EvalkitError, match=r"--max-length 1024: minilm takes at most 512"):
+        evalkit.evaluate("minilm", str(beir_dir), max_length=1024, cache=False)

@@ -76,6 +76,9 @@ class SentenceTransformerEncoder:
             (prompts[k] for k in ("document", "passage", "corpus") if prompts.get(k)), ""
         )
         own = int(self.model.max_seq_length)
+        positions = getattr(_first_config(self.model), "max_position_embeddings", None)
+        # max_seq_length may be raised up to the position embeddings (MiniLM: 256 -> 512).
+        self.length_limit: int = int(positions) if isinstance(positions, int) else own
         self.max_query_length: int | None = spec.max_query_length or own
         self.max_doc_length: int | None = spec.max_doc_length or own
         get_dim = (

@@ -66,6 +66,8 @@ class TransformerEncoder:
         )
         """Cap on ``batch rows x padded length`` (keeps 8192-token batches in memory)."""
         self.own_max_length = self._own_max_length()
+        self.length_limit: int = self.own_max_length
+        """The longest input the model can take at all (its position embeddings)."""
         self.dim: int = int(self.model.config.hidden_size)
         if spec.dim is not None and spec.dim != self.dim:
             raise ModelError(
