@@ -9,7 +9,13 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from evalkit.errors import ModelError
+
 ModelKind = Literal["bm25", "sentence-transformers", "transformers", "drama"]
+Similarity = Literal["cosine", "dot"]
+SIMILARITIES: tuple[str, ...] = ("cosine", "dot")
+POOLINGS: tuple[str, ...] = ("cls", "mean", "last")
+"""Poolings the plain-transformers encoder runs (``last``: the last real token)."""
 
 
 @dataclass(frozen=True)
@@ -34,15 +40,40 @@ class ModelSpec:
     """Overrides of ``max_doc_length`` per suite (``{"mldr": 8192}``)."""
     query_prefix: str = ""
     doc_prefix: str = ""
-    pooling: str = "mean"
-    normalize: bool = True
-    similarity: Literal["cosine", "dot"] = "cosine"
+    pooling: str | None = None
+    """Plain transformers: ``cls``, ``mean`` or ``last`` (last real token). ``None``: the
+    checkpoint's sentence-transformers ``Pooling`` config, else ``mean``. A loaded encoder's
+    spec holds what it uses (for sentence-transformers models, their ``Pooling`` module's mode)."""
+    similarity: Similarity | None = None
+    """``cosine`` or ``dot``. ``None``: the model's own (sentence-transformers'
+    ``similarity_fn_name``), else ``cosine``. A loaded encoder's spec holds what it uses."""
+    normalize: bool | None = None
+    """Whether embeddings (and Matryoshka cuts) are L2-normalised. ``None`` derives it from
+    ``similarity`` (cosine normalises, dot does not; still ``None`` while the similarity is
+    the model's own, until loaded); ``True`` with dot means the model's own ``Normalize``
+    module makes unit vectors. Cosine without normalisation is refused: evalkit ranks by inner
+    product. Change ``similarity`` with ``normalize=None`` so that it is derived again."""
     languages: tuple[str, ...] = ()
     params: str | None = None
     license: str | None = None
     reference: str | None = None
     citation: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.similarity is not None and self.similarity not in SIMILARITIES:
+            raise ModelError(
+                f"--similarity {self.similarity!r} ({self.name}): expected one of "
+                f"{', '.join(SIMILARITIES)}"
+            )
+        if self.normalize is None and self.similarity is not None:
+            # frozen: __post_init__ is the one place a derived field may be set.
+            object.__setattr__(self, "normalize", self.similarity == "cosine")
+        elif self.normalize is False and self.similarity == "cosine":
+            raise ModelError(
+                f"--model {self.name}: similarity 'cosine' needs normalize=True (search ranks by "
+                "inner product, which is the cosine only for unit vectors); use similarity 'dot'"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -58,10 +89,12 @@ class ModelSpec:
 
 @runtime_checkable
 class Encoder(Protocol):
-    """A dense encoder. Both methods return float32 arrays with unit-length rows
-    (when ``spec.normalize``), one row per input, in input order.
+    """A dense encoder. Both methods return float32 arrays, one row per input, in input order,
+    with unit-length rows when ``spec.normalize``; search scores by inner product, which is
+    ``spec.similarity`` (the cosine for unit vectors, else the raw dot product).
 
-    ``dim`` cuts to the first ``dim`` features and re-normalises (Matryoshka).
+    ``dim`` cuts to the first ``dim`` features and re-normalises when ``spec.normalize``
+    (Matryoshka).
     ``max_length`` is this call's token limit; ``None`` uses the encoder's default
     (``max_query_length`` / ``max_doc_length``, which callers read and never set)."""
 
@@ -133,7 +166,7 @@ def resolve_lengths(
 def truncate_dim(
     emb: np.ndarray, dim: int | None, full_dim: int | None, normalize: bool = True
 ) -> np.ndarray:
-    """Matryoshka cut: first ``dim`` features, L2-normalised again."""
+    """Matryoshka cut: first ``dim`` features, L2-normalised again when ``normalize``."""
     if dim is None or dim == emb.shape[1]:
         return emb
     if dim <= 0 or dim > emb.shape[1]:

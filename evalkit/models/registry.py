@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from evalkit.errors import ModelError
-from evalkit.models.base import Encoder, ModelKind, ModelSpec
+from evalkit.models.base import POOLINGS, SIMILARITIES, Encoder, ModelKind, ModelSpec
 from evalkit.models.catalog import MODELS
 
 _KINDS: tuple[str, ...] = ("bm25", "sentence-transformers", "transformers", "drama")
@@ -47,10 +47,56 @@ def detect_kind(path: Path) -> ModelKind:
     raise ModelError(f"{path}: not a model directory (no config.json or modules.json)")
 
 
-def resolve_model(name_or_path: str, model_type: str | None = None) -> ModelSpec:
-    """Turn a ``--model`` value into a spec. ``model_type`` forces the kind (e.g. ``drama``)."""
+def resolve_model(
+    name_or_path: str,
+    model_type: str | None = None,
+    *,
+    pooling: str | None = None,
+    similarity: str | None = None,
+) -> ModelSpec:
+    """Turn a ``--model`` value into a spec. ``model_type`` forces the kind (e.g. ``drama``).
+
+    ``pooling`` (``--pooling``: cls, mean, last) and ``similarity`` (``--similarity``: cosine,
+    dot) override the model's own for plain-transformers checkpoints; ``similarity`` also for
+    sentence-transformers models. ``None`` keeps the model's own (read when it loads)."""
     if model_type is not None and model_type not in _KINDS:
         raise ModelError(f"--model-type {model_type!r} is not one of {', '.join(_KINDS)}")
+    if pooling is not None and pooling not in POOLINGS:
+        raise ModelError(f"--pooling {pooling!r}: expected one of {', '.join(POOLINGS)}")
+    if similarity is not None and similarity not in SIMILARITIES:
+        raise ModelError(f"--similarity {similarity!r}: expected one of {', '.join(SIMILARITIES)}")
+    return _with_scoring(_resolve(name_or_path, model_type), pooling, similarity)
+
+
+def _with_scoring(spec: ModelSpec, pooling: str | None, similarity: str | None) -> ModelSpec:
+    """``spec`` with ``--pooling`` / ``--similarity`` applied where the model kind takes them."""
+    if spec.kind == "drama":
+        # DRAMA's pooling and similarity are part of the model (drama.md): known before loading.
+        spec = replace(spec, pooling="mean", similarity="cosine", normalize=None)
+    if pooling is None and similarity is None:
+        return spec
+    if spec.kind == "bm25":
+        option = "--pooling" if pooling is not None else "--similarity"
+        raise ModelError(f"{option}: {spec.name} is a sparse retriever; it applies to dense models")
+    if pooling is not None and spec.kind != "transformers" and pooling != spec.pooling:
+        raise ModelError(
+            f"--pooling {pooling}: {spec.name} is a {spec.kind} model, whose pooling is part of "
+            "the model; --pooling applies to plain transformers checkpoints "
+            "(--model-type transformers)"
+        )
+    if similarity is not None and spec.kind == "drama" and similarity != spec.similarity:
+        raise ModelError(
+            f"--similarity {similarity}: {spec.name} is a DRAMA model, trained for cosine"
+        )
+    return replace(
+        spec,
+        pooling=pooling or spec.pooling,
+        similarity=similarity or spec.similarity,  # type: ignore[arg-type]
+        normalize=None if similarity else spec.normalize,
+    )
+
+
+def _resolve(name_or_path: str, model_type: str | None) -> ModelSpec:
     registry = registered_models()
     # A registered model's Hub id means the registered model (facebook/drama-base -> drama-base).
     by_hub_id = {m.hf_id: m.name for m in registry.values() if m.hf_id}

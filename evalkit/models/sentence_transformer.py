@@ -3,17 +3,29 @@
 Using the library (rather than re-implementing its modules) is what makes evalkit's embeddings
 equal to what ``SentenceTransformer.encode`` and mteb produce: same pooling, normalisation,
 ``max_seq_length`` and prompts. The library already sorts by length and pads per batch.
+
+Similarity as mteb 2.x scores such a model: it encodes with the model as it is (no extra
+normalisation) and ranks with ``model.similarity``, i.e. the model's ``similarity_fn_name``
+(cosine when unset). evalkit ranks by inner product, so for cosine it L2-normalises, and for
+dot it keeps the model's vectors (unit length only if the model has a ``Normalize`` module).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from evalkit.errors import ModelError
-from evalkit.models.base import ModelSpec, as_doc_texts, resolved_revision, truncate_dim
+from evalkit.models.base import (
+    SIMILARITIES,
+    ModelSpec,
+    as_doc_texts,
+    resolved_revision,
+    truncate_dim,
+)
 
 _DTYPES = {
     "float32": "float32",
@@ -52,7 +64,6 @@ class SentenceTransformerEncoder:
     ) -> None:
         from sentence_transformers import SentenceTransformer
 
-        self.spec = spec
         self.device = default_device(device)
         self.dtype = torch_dtype(dtype, self.device)
         source = spec.extra.get("local_dir") or spec.hf_id
@@ -88,6 +99,31 @@ class SentenceTransformerEncoder:
         self.dim = int(get_dim() or 0) or spec.dim
         self.revision = spec.revision or resolved_revision(source, _first_config(self.model))
         self.show_progress = False
+        self.spec = self._effective_spec(spec)
+
+    def _effective_spec(self, spec: ModelSpec) -> ModelSpec:
+        """The spec as the model runs: its ``Pooling`` module's mode, and its similarity
+        (``spec.similarity`` when set, e.g. ``--similarity``, else ``similarity_fn_name``)."""
+        own = getattr(self.model, "similarity_fn_name", None) or "cosine"
+        similarity = spec.similarity or model_similarity(spec.name, str(own))
+        if similarity != own:
+            # model.similarity is what mteb and beir score with: keep it what evalkit uses.
+            self.model.similarity_fn_name = similarity
+        modules = [type(m).__name__ for m in self.model]
+        pooling = _pooling_mode(self.model)
+        if spec.pooling and pooling and spec.pooling != pooling:
+            raise ModelError(
+                f"--pooling {spec.pooling}: {spec.name} is a sentence-transformers model whose "
+                f"Pooling module does {pooling}; its pooling is part of the model"
+            )
+        return replace(
+            spec,
+            pooling=pooling or spec.pooling,
+            similarity=similarity,  # type: ignore[arg-type]
+            # A Normalize module makes unit vectors whatever the similarity: Matryoshka cuts
+            # of them are re-normalised too.
+            normalize=similarity == "cosine" or "Normalize" in modules,
+        )
 
     def _encode(
         self,
@@ -166,3 +202,27 @@ def _first_config(model: Any) -> Any:
         return model[0].auto_model.config
     except (AttributeError, IndexError, KeyError, TypeError):
         return None
+
+
+def model_similarity(name: str, similarity_fn_name: str) -> str:
+    """A model's own ``similarity_fn_name`` when evalkit can rank by it (cosine, dot)."""
+    if similarity_fn_name not in SIMILARITIES:
+        raise ModelError(
+            f"--model {name}: its similarity_fn_name is {similarity_fn_name!r}; evalkit ranks "
+            "by cosine or dot product (pass --similarity cosine or dot to choose one)"
+        )
+    return similarity_fn_name
+
+
+def _pooling_mode(model: Any) -> str | None:
+    """The mode of a SentenceTransformer's ``Pooling`` module (``cls``, ``mean``, ``last``,
+    ``max``, ``cls+mean``...); ``None`` when it has none."""
+    for module in model:
+        if type(module).__name__ != "Pooling":
+            continue
+        mode = getattr(module, "pooling_mode", None)
+        if mode is None and hasattr(module, "get_pooling_mode_str"):  # sentence-transformers < 6
+            mode = module.get_pooling_mode_str()
+        modes = mode.split("+") if isinstance(mode, str) else list(mode or ())
+        return "+".join("last" if m == "lasttoken" else m for m in modes) or None
+    return None

@@ -1,4 +1,6 @@
-"""Plain ``transformers`` encoders: AutoTokenizer + AutoModel, mean pooling, L2 norm.
+"""Plain ``transformers`` encoders: AutoTokenizer + AutoModel, the spec's pooling (CLS, mean
+or last token; by default the checkpoint's own sentence-transformers ``Pooling`` config, else
+mean), L2 normalisation for cosine similarity and none for dot product.
 
 :class:`TransformerEncoder` owns the batching machinery every hand-run encoder shares:
 tokenise once, sort by token length (longest first), cut into batches (by count and,
@@ -10,16 +12,23 @@ three hooks: :meth:`_load_model`, :meth:`_token_ids` (how a text becomes ids) an
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from evalkit.errors import ModelError
-from evalkit.models.base import ModelSpec, as_doc_texts, resolved_revision, truncate_dim
-from evalkit.models.sentence_transformer import default_device, torch_dtype
+from evalkit.models.base import (
+    POOLINGS,
+    ModelSpec,
+    as_doc_texts,
+    resolved_revision,
+    truncate_dim,
+)
+from evalkit.models.sentence_transformer import default_device, model_similarity, torch_dtype
 
 # Tokenizers without a real limit report 1e30 as model_max_length.
 _NO_LIMIT = 1_000_000
@@ -34,7 +43,8 @@ def _one_line(e: BaseException) -> str:
 class TransformerEncoder:
     """:class:`evalkit.models.base.Encoder` over a plain ``transformers`` model.
 
-    Mean pooling over non-padding tokens, L2 normalisation when ``spec.normalize``,
+    Pooling as ``spec.pooling`` says (see :meth:`_effective_spec`; CLS, mean over non-padding
+    tokens, or the last real token), L2 normalisation when ``spec.normalize``,
     ``spec.query_prefix`` / ``spec.doc_prefix`` prepended to the text. ``max_query_length`` and
     ``max_doc_length`` are the defaults; a call's ``max_length`` overrides them."""
 
@@ -130,8 +140,21 @@ class TransformerEncoder:
         return model.to(self.device)
 
     def _effective_spec(self, spec: ModelSpec) -> ModelSpec:
-        """The spec as this encoder runs it (dim filled in from the checkpoint)."""
-        return replace(spec, dim=self.dim)
+        """The spec as this encoder runs it: dim from the checkpoint; pooling and similarity
+        as the spec sets them (``--pooling`` / ``--similarity``, the registry), else as the
+        checkpoint's sentence-transformers files say (run as plain transformers), else mean
+        pooling and cosine. Cosine normalises; so does a ``Normalize`` module of the model."""
+        layout = read_st_layout(str(self.source), self.load_revision, spec.name)
+        pooling = spec.pooling or (layout.pooling() if layout else None) or "mean"
+        if pooling not in POOLINGS:
+            raise ModelError(
+                f"--pooling {pooling!r} ({spec.name}): expected one of {', '.join(POOLINGS)}"
+            )
+        similarity = spec.similarity or (layout.similarity() if layout else None) or "cosine"
+        normalize = similarity == "cosine" or bool(layout and layout.normalize)
+        return replace(
+            spec, dim=self.dim, pooling=pooling, similarity=similarity, normalize=normalize
+        )
 
     def _own_max_length(self) -> int:
         """The longest input the model takes when the spec sets no limit."""
@@ -282,12 +305,20 @@ class TransformerEncoder:
             )
 
     def _pool(self, hidden: Any, mask: Any) -> Any:
-        """Mean over non-padding tokens (in float32), then L2 norm when the spec says so."""
+        """``spec.pooling`` in float32, then L2 norm when the spec says so. Batches are
+        right-padded, so CLS is position 0 and the last real token is at ``mask.sum() - 1``
+        (what sentence-transformers' ``cls`` and ``lasttoken`` pick)."""
         import torch
 
-        m = mask.to(torch.float32).unsqueeze(-1)
-        summed = (hidden.to(torch.float32) * m).sum(dim=1)
-        pooled = summed / m.sum(dim=1).clamp(min=1.0)
+        h = hidden.to(torch.float32)
+        if self.spec.pooling == "cls":
+            pooled = h[:, 0]
+        elif self.spec.pooling == "last":
+            last = mask.sum(dim=1).clamp(min=1) - 1
+            pooled = h[torch.arange(h.shape[0], device=h.device), last]
+        else:
+            m = mask.to(torch.float32).unsqueeze(-1)
+            pooled = (h * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
         if self.spec.normalize:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
         return pooled
@@ -346,3 +377,115 @@ def dtype_kwarg(dtype: Any) -> dict[str, Any]:
     if Version(transformers.__version__).release >= (4, 56):
         return {"dtype": dtype}
     return {"torch_dtype": dtype}
+
+
+# ---- a checkpoint's sentence-transformers layout, read for plain-transformers runs ------------
+
+# sentence-transformers' pooling mode names -> evalkit's; its legacy boolean config keys.
+_ST_POOLING = {"cls": "cls", "mean": "mean", "lasttoken": "last"}
+_ST_LEGACY_POOLING = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+# Module classes the plain encoder reproduces: the backbone, its pooling, its normalisation.
+_ST_PLAIN_MODULES = ("Transformer", "Pooling", "Normalize")
+
+
+@dataclass(frozen=True)
+class StLayout:
+    """What a checkpoint's sentence-transformers files say about its embeddings."""
+
+    name: str
+    """The ``--model`` value, for messages."""
+    pooling_file: str | None
+    pooling_config: dict[str, Any] | None
+    similarity_fn_name: str | None
+    normalize: bool
+    """The module list has a ``Normalize`` module: the model's embeddings are unit vectors."""
+
+    def pooling(self) -> str | None:
+        """The ``Pooling`` module's mode as evalkit names it; ``None`` without one."""
+        cfg = self.pooling_config
+        if cfg is None:
+            return None
+        mode = cfg.get("pooling_mode")
+        if mode is None:  # sentence-transformers < 6 wrote one boolean per mode
+            mode = [m for k, m in _ST_LEGACY_POOLING.items() if cfg.get(k)] or "mean"
+        modes = [mode] if isinstance(mode, str) else list(mode)
+        if len(modes) != 1 or modes[0] not in _ST_POOLING:
+            raise ModelError(
+                f"--model {self.name}: {self.pooling_file} pools with {'+'.join(modes)}, which "
+                "plain transformers does not run; use --model-type sentence-transformers, or "
+                f"--pooling {'/'.join(POOLINGS)}"
+            )
+        if cfg.get("include_prompt") is False:
+            raise ModelError(
+                f"--model {self.name}: {self.pooling_file} leaves the prompt out of pooling, "
+                "which plain transformers does not do; use --model-type sentence-transformers"
+            )
+        return _ST_POOLING[modes[0]]
+
+    def similarity(self) -> str | None:
+        """``similarity_fn_name`` of ``config_sentence_transformers.json``; ``None`` unset
+        (sentence-transformers then uses cosine)."""
+        if self.similarity_fn_name is None:
+            return None
+        return model_similarity(self.name, self.similarity_fn_name)
+
+
+def _optional_json(source: str, filename: str, revision: str | None, name: str) -> Any:
+    """A JSON file of a local directory or Hub repository; ``None`` when it has none."""
+    from transformers.utils import cached_file
+
+    path = cached_file(
+        source,
+        filename,
+        revision=revision,
+        _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False,
+    )
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ModelError(f"--model {name}: cannot read {filename} ({_one_line(e)})") from None
+
+
+def read_st_layout(source: str, revision: str | None, name: str) -> StLayout | None:
+    """The sentence-transformers files of a checkpoint (``modules.json``, its ``Pooling``
+    config, ``config_sentence_transformers.json``), or ``None`` when it has none. A module
+    the plain encoder cannot run (``Dense``, ...) is refused: its embeddings would differ."""
+    modules = _optional_json(source, "modules.json", revision, name)
+    st_config = _optional_json(source, "config_sentence_transformers.json", revision, name)
+    pooling_file: str | None = None
+    normalize = False
+    if isinstance(modules, list):
+        for m in modules:
+            kind = str(m.get("type", "")).rsplit(".", 1)[-1] if isinstance(m, dict) else ""
+            if kind not in _ST_PLAIN_MODULES:
+                raise ModelError(
+                    f"--model {name}: its sentence-transformers module {kind or json.dumps(m)} "
+                    "is not run by plain transformers; use --model-type sentence-transformers"
+                )
+            if kind == "Pooling":
+                pooling_file = f"{str(m.get('path') or '').strip('/')}/config.json".lstrip("/")
+            normalize = normalize or kind == "Normalize"
+    elif modules is None:
+        pooling_file = "1_Pooling/config.json"  # the conventional place, without modules.json
+    pooling_config = _optional_json(source, pooling_file, revision, name) if pooling_file else None
+    if modules is None and st_config is None and pooling_config is None:
+        return None
+    sim = st_config.get("similarity_fn_name") if isinstance(st_config, dict) else None
+    return StLayout(
+        name=name,
+        pooling_file=pooling_file if pooling_config is not None else None,
+        pooling_config=pooling_config if isinstance(pooling_config, dict) else None,
+        similarity_fn_name=str(sim) if sim is not None else None,
+        normalize=normalize,
+    )
