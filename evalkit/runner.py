@@ -376,6 +376,8 @@ def evaluate(
     device: str | None = None,
     dtype: str | None = None,
     model_type: str | None = None,
+    pooling: str | None = None,
+    similarity: str | None = None,
     revision: str | None = None,
     output_dir: str | Path | None = None,
     overwrite: bool = False,
@@ -436,7 +438,10 @@ def evaluate(
     if not progress:
         _quiet_libraries()
     if isinstance(model, str):
-        model = resolve_model(model, model_type)  # a bad --model fails before any loading
+        # a bad --model, --pooling or --similarity fails before any loading
+        model = resolve_model(model, model_type, pooling=pooling, similarity=similarity)
+    elif pooling or similarity:
+        raise EvalkitError("--pooling/--similarity: give the model by name or path")
     if isinstance(model, ModelSpec):
         if model.kind == "bm25" and asked_dims != (None,):
             raise EvalkitError("--dim: bm25 has no embedding dimension")

@@ -144,6 +144,12 @@ def run(
         "--model-type",
         help="Force the model kind: drama, transformers, sentence-transformers.",
     ),
+    pooling: str = typer.Option(
+        None, "--pooling", help="Plain checkpoints: cls, mean or last (default: the model's)."
+    ),
+    similarity: str = typer.Option(
+        None, "--similarity", help="Plain checkpoints: cosine or dot (default: the model's)."
+    ),
     revision: str = typer.Option(
         None, "--revision", help="Hub commit of the model (overrides the registry's pin)."
     ),
@@ -221,6 +227,8 @@ def run(
             device=device,
             dtype=dtype,
             model_type=model_type,
+            pooling=pooling,
+            similarity=similarity,
             revision=revision,
             output_dir=output_dir,
             data_dir=data_dir,
