@@ -40,8 +40,6 @@ class Corpus:
         if missing:
             raise DataError(f"corpus is missing column(s) {sorted(missing)}")
         if "title" not in dataset.column_names:
-            import hashlib
-
             import pyarrow as pa
 
             # Empty strings as one offsets buffer (4 bytes a row), not a Python list of "".
@@ -235,7 +233,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                         f"column {e.start + 1})"
                     ) from None
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-        if not path.suffix == ".gz":
+        if path.suffix != ".gz":
             raise
         raise DataError(f"{path}:{lineno + 1}: not a readable gzip stream ({e})") from None
 

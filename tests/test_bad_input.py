@@ -309,6 +309,15 @@ def test_gzipped_corpus_and_queries_load_like_plain_ones(tmp_path: Path) -> None
     assert coll.source["fingerprint"] == fingerprint(files)
 
 
+def test_plain_file_wins_over_gzipped_twin_and_says_so(tmp_path: Path) -> None:
+    root = write_beir(tmp_path / "c")
+    with gzip.open(root / "corpus.jsonl.gz", "wt") as f:
+        f.write(json.dumps({"_id": "other", "text": "x"}) + "\n")
+    coll = load_beir_dir(root)
+    assert coll.corpus.ids == ["d1", "d2"]
+    assert coll.warnings == ["corpus.jsonl: corpus.jsonl.gz is also present and was not read"]
+
+
 def test_truncated_gzip_corpus_is_named(tmp_path: Path) -> None:
     root = write_beir(tmp_path / "c", corpus=CORPUS * 1)
     _gzip(root / "corpus.jsonl")
