@@ -132,6 +132,17 @@ def test_duplicate_document_id_is_refused_naming_both_lines(tmp_path: Path) -> N
         load_beir_dir(root)
 
 
+def test_duplicate_document_id_is_refused_on_every_load(tmp_path: Path) -> None:
+    # The uniqueness check is remembered per content hash: a passed check, never a failed one.
+    root = write_beir(tmp_path / "c")
+    load_beir_dir(root)
+    with open(root / "corpus.jsonl", "a") as f:
+        f.write(json.dumps({"_id": "d2", "text": "again"}) + "\n")
+    for _ in range(2):
+        with pytest.raises(DataError, match=r"corpus.jsonl:3: duplicate document id 'd2'"):
+            load_beir_dir(root)
+
+
 def test_duplicate_numeric_document_id_is_refused(tmp_path: Path) -> None:
     root = write_beir(
         tmp_path / "c", corpus=[*CORPUS, {"_id": 7, "text": "a"}, {"_id": 7, "text": "b"}]
