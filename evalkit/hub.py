@@ -60,7 +60,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from evalkit.data import Collection, Corpus, Qrels, is_beir_dir, load_beir_dir
+from evalkit.data import (
+    Collection,
+    Corpus,
+    Qrels,
+    collection_warnings,
+    is_beir_dir,
+    load_beir_dir,
+    parse_grade,
+)
 from evalkit.errors import DataError
 from evalkit.suites.base import DatasetSpec, register_loader
 
@@ -355,12 +363,8 @@ def qrels_from(
     cols = _columns(ds, [q, d, s], where)
     qrels: Qrels = {}
     for qid, did, grade in zip(cols[q], cols[d], cols[s]):
-        try:
-            g = int(grade)  # mteb casts scores to int32
-        except (TypeError, ValueError):
-            raise DataError(
-                f"{where}: relevance {grade!r} of ({qid}, {did}) is not a number"
-            ) from None
+        # mteb casts scores to int32; a grade beyond it would zero pytrec_eval's scores.
+        g = parse_grade(grade, f"{where}: judgement ({qid}, {did})")
         qrels.setdefault(str(qid), {})[str(did)] = g
     return qrels
 
@@ -414,6 +418,14 @@ def _collection(
         language=language,
         ignore_identical_ids=spec.ignore_identical_ids,
         source=source,
+        warnings=collection_warnings(
+            corpus,
+            queries,
+            qrels,
+            qrels_name=f"{src.id} qrels",
+            queries_name="its queries",
+            corpus_name="its corpus",
+        ),
     )
 
 
@@ -483,7 +495,7 @@ def _read_trec_qrels(path: Path) -> Qrels:
                 continue
             if len(parts) != 4 or not re.fullmatch(r"-?\d+", parts[3]):
                 raise DataError(f"{path}:{lineno}: expected 'query-id Q0 doc-id grade'")
-            qrels.setdefault(parts[0], {})[parts[2]] = int(parts[3])
+            qrels.setdefault(parts[0], {})[parts[2]] = parse_grade(parts[3], f"{path}:{lineno}")
     return qrels
 
 

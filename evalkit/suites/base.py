@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from evalkit.data import Collection, is_beir_dir, load_beir_dir
+from evalkit.data import Collection, load_beir_dir, looks_like_beir_dir
 from evalkit.errors import DataError, EvalkitError
 
 
@@ -117,12 +117,18 @@ def resolve(
     if suite in suites() and "/" not in suite:
         path = Path("\0")
     if path.is_dir():
-        if is_beir_dir(path):
+        # A folder with any BEIR file is one dataset (loading names what it lacks); otherwise
+        # every sub-folder with any is a dataset: broken ones fail when loaded, each with its
+        # own error, instead of being skipped while the others' mean looks complete.
+        if looks_like_beir_dir(path):
             specs = [_local_spec(path, split or "test")]
         else:
-            subdirs = sorted(p for p in path.iterdir() if p.is_dir() and is_beir_dir(p))
+            subdirs = sorted(p for p in path.iterdir() if p.is_dir() and looks_like_beir_dir(p))
             if not subdirs:
-                raise DataError(f"--suite {suite}: no BEIR-format folders in this directory")
+                raise DataError(
+                    f"--suite {suite}: no BEIR-format folder here or in its sub-folders "
+                    "(corpus.jsonl, queries.jsonl, qrels/<split>.tsv)"
+                )
             specs = [_local_spec(p, split or "test") for p in subdirs]
     else:
         specs = list(get_suite(suite).datasets)
