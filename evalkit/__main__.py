@@ -1,3 +1,6 @@
+"""``python -m evalkit`` and ``torchrun -m evalkit``: the ``evalkit`` command."""
+
 from evalkit.cli import main
 
-main()
+if __name__ == "__main__":
+    main()
