@@ -1,4 +1,4 @@
-"""``python -m evalkit`` (and ``torchrun -m evalkit run ...``): the evalkit command."""
+"""``python -m evalkit`` and ``torchrun -m evalkit``: the ``evalkit`` command."""
 
 from evalkit.cli import main
 

@@ -164,12 +164,28 @@ def slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "__", s).strip("_") or "_"
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows (os.umask can only
+    read it by setting it, which another thread could observe)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write through a temporary file in the same directory, then rename over ``path``: a
     reader never sees a half-written file, and a failure leaves the old one untouched."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates 0600; a result file gets the mode open() would give it.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

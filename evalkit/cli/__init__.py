@@ -1,21 +1,34 @@
 """The ``evalkit`` command: a thin layer over the Python API.
 
 Each command lives in its own module under :mod:`evalkit.cli` and registers itself on
-:data:`app`. User errors (:class:`evalkit.errors.EvalkitError`) print one line and exit
-non-zero; ``--debug`` shows the traceback instead.
+:data:`app`. The contract (README, "Command line"): exit 0 on success, 1 when a run fails,
+2 for bad input or usage, 130/143 when interrupted by SIGINT/SIGTERM; every error is one line
+``error: ...`` without a traceback unless ``--debug``.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
+import signal
 import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, Interrupted, did_you_mean
+
+try:  # typer >= 0.2x ships its own copy of click; older typer uses click itself
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 app = typer.Typer(
     name="evalkit",
@@ -30,6 +43,11 @@ console = Console()
 # Command modules; each does ``@app.command(...)`` at import.
 _COMMANDS = ("run", "encode", "check_model", "suites", "models", "report")
 
+INTERRUPTED_MESSAGE = (
+    "interrupted: finished shards stay in the embedding cache and completed records in the "
+    "output directory; run the same command again to resume"
+)
+
 
 def _register() -> None:
     for name in _COMMANDS:
@@ -40,12 +58,145 @@ def _register() -> None:
                 raise
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from evalkit import __version__
+
+        console.print(f"evalkit {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_show_version,
+        help="Print the version and exit.",
+    ),
 ) -> None:
     if debug:
         os.environ["EVALKIT_DEBUG"] = "1"
+
+
+def _fail(message: str, exit_code: int, debug: bool) -> NoReturn:
+    """Print ``error: message`` (after the traceback with --debug) and exit; the exit code is
+    the same with and without --debug."""
+    if debug:
+        traceback.print_exc()
+    # escape: messages quote lists and paths with [brackets] that rich would eat as markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(exit_code)
+
+
+def _option_name(param: Any) -> str:
+    """``--top-k`` for an option (its longest spelling), the metavar for an argument."""
+    opts = [o for o in getattr(param, "opts", ()) if o.startswith("--")]
+    if opts:
+        return max(opts, key=len)
+    return str(getattr(param, "human_readable_name", None) or getattr(param, "name", "?"))
+
+
+# pydantic's error types (typer's coercion) -> how evalkit says it
+_TYPE_WORDS = {
+    "int_parsing": "is not an integer",
+    "int_from_float": "is not an integer",
+    "float_parsing": "is not a number",
+    "bool_parsing": "is not true or false",
+}
+
+
+def _sentence(text: str) -> str:
+    """Click's "Capitalised sentence." as the rest of evalkit's messages: lower case, no stop."""
+    text = text.strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() or len(text) == 1 else text
+
+
+def usage_message(e: Exception) -> str:
+    """One line, without click's class names, for a click/typer usage error."""
+    msg = getattr(e, "message", None) or str(e)
+    if isinstance(e, click_exceptions.NoSuchOption):
+        return f"no such option {e.option_name!r}" + did_you_mean(
+            e.option_name, e.possibilities or ()
+        )
+    if isinstance(e, click_exceptions.BadParameter) and getattr(e, "param", None) is not None:
+        name = _option_name(e.param)
+        cause = e.__cause__
+        errors = cause.errors() if hasattr(cause, "errors") else []  # pydantic ValidationError
+        if errors and errors[0].get("type") in _TYPE_WORDS:
+            return f"{name}: {errors[0].get('input')!r} {_TYPE_WORDS[errors[0]['type']]}"
+        if isinstance(e, click_exceptions.MissingParameter):
+            return f"{name}: missing"
+        return f"{name}: {_sentence(msg)}"
+    if isinstance(e, click_exceptions.BadOptionUsage) and "requires an argument" in msg:
+        return f"{e.option_name}: needs a value"
+    m = re.match(r"No such command '(.*?)'", msg)
+    if m:
+        ctx = getattr(e, "ctx", None)
+        names = ctx.command.list_commands(ctx) if ctx is not None else []
+        return f"no such command {m.group(1)!r}" + did_you_mean(m.group(1), names)
+    if msg.startswith("Missing command"):
+        return "missing command (see 'evalkit --help')"
+    return _sentence(msg)
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    # Once: a second Ctrl-C (KeyboardInterrupt) or SIGTERM (default: die) still stops a
+    # process whose clean-up hangs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Interrupted(signum)
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` in the main thread, so the runner's
+    ``finally`` blocks remove temp files and close progress bars before the process exits.
+    Only the main thread may set handlers (main() called from a thread keeps the defaults)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+
+def _interrupted(exit_code: int, debug: bool) -> NoReturn:
+    if debug:
+        traceback.print_exc()
+    err_console.print(INTERRUPTED_MESSAGE, highlight=False, soft_wrap=True)
+    sys.exit(exit_code)
+
+
+def _dispatch(argv: list[str], debug: bool) -> int:
+    """Run the command; every error but an interruption ends here as one line and its code."""
+    try:
+        code = app(args=argv, prog_name="evalkit", standalone_mode=False)
+    except (Interrupted, KeyboardInterrupt, SystemExit):
+        raise
+    except EvalkitError as e:
+        _fail(str(e), e.exit_code, debug)
+    except click_exceptions.NoArgsIsHelpError as e:
+        e.show()
+        sys.exit(2)
+    except click_exceptions.UsageError as e:
+        _fail(usage_message(e), 2, debug)  # every usage error, a mistyped command included
+    except click_exceptions.ClickException as e:
+        _fail(_sentence(e.format_message()), e.exit_code, debug)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as e:
+        # An unexpected failure: the class name helps a bug report; --debug has the rest.
+        hint = "" if debug else " (run with --debug for the traceback)"
+        _fail(f"{type(e).__name__}: {e}{hint}", 1, debug)
+    return code if isinstance(code, int) else 0  # typer.Exit(n) returns n here
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -54,34 +205,13 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("EVALKIT_DEBUG") == "1"
     try:
-        code = app(args=argv, prog_name="evalkit", standalone_mode=False)
-        if isinstance(code, int) and code != 0:  # typer.Exit(n) returns n here
-            sys.exit(code)
-    except EvalkitError as e:
-        if debug:
-            raise
-        # escape: messages quote lists and paths with [brackets] that rich would eat as markup
-        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as e:  # click usage errors and the like
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(1)
-        if debug:
-            raise
-        err_console.print(
-            f"[bold red]error:[/] {type(e).__name__}: {escape(str(e))} "
-            "(run with --debug for the traceback)",
-            highlight=False,
-            soft_wrap=True,
-        )
-        sys.exit(1)
+        with _interruptible():
+            code = _dispatch(argv, debug)
+    except Interrupted as e:
+        _interrupted(e.exit_code, debug)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the handlers were set
+        _interrupted(130, debug)
+    if code == 130:  # typer turns a KeyboardInterrupt it sees into Exit(130)
+        _interrupted(130, debug)
+    if code != 0:
+        sys.exit(code)

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from evalkit.cli import app, console
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, did_you_mean
 
 
 def _n(x: Any) -> str:
@@ -146,8 +146,8 @@ def suites_cmd(
         raise EvalkitError(f"evalkit suites: expected at most one suite name, got {args}")
     if args and args[0] not in suites():
         raise EvalkitError(
-            f"evalkit suites show {args[0]!r}: not a registered suite "
-            f"({', '.join(sorted(suites()))})"
+            f"evalkit suites show {args[0]!r}: not a registered suite"
+            f"{did_you_mean(args[0], suites())} (suites: {', '.join(sorted(suites()))})"
         )
     if as_json:
         chosen = [get_suite(args[0])] if args else list(suites().values())

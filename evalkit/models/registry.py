@@ -9,7 +9,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from evalkit.errors import ModelError
+from evalkit.errors import ModelError, did_you_mean
 from evalkit.models.base import POOLINGS, SIMILARITIES, Encoder, ModelKind, ModelSpec
 from evalkit.models.catalog import MODELS
 
@@ -121,8 +121,8 @@ def _resolve(name_or_path: str, model_type: str | None) -> ModelSpec:
         return ModelSpec(name=name_or_path, kind=kind, hf_id=name_or_path)  # type: ignore[arg-type]
     known = ", ".join(sorted(registry))
     raise ModelError(
-        f"--model {name_or_path!r}: not a registered model ({known}), a Hugging Face id "
-        "(org/name) or an existing directory"
+        f"--model {name_or_path!r}: not a registered model, a Hugging Face id (org/name) or an "
+        f"existing directory{did_you_mean(name_or_path, registry)} (registered: {known})"
     )
 
 

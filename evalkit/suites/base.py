@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.data import Collection, load_beir_dir, looks_like_beir_dir
-from evalkit.errors import DataError, EvalkitError
+from evalkit.errors import DataError, EvalkitError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ class Suite:
     description: str
     datasets: tuple[DatasetSpec, ...]
     reference: str | None = None
+    language: str | None = None
+    """The language (ISO 639-1) of its datasets that record none (BEIR: en, MTEB-FR: fr):
+    ``--language fr`` selects those too, not only the datasets with a French subset."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,8 @@ def get_suite(name: str) -> Suite:
     all_suites = suites()
     if name not in all_suites:
         raise EvalkitError(
-            f"--suite {name!r}: not a registered suite ({', '.join(sorted(all_suites))}) "
-            "or an existing directory"
+            f"--suite {name!r}: not a registered suite or an existing directory"
+            f"{did_you_mean(name, all_suites)} (suites: {', '.join(sorted(all_suites))})"
         )
     return all_suites[name]
 
@@ -96,6 +99,49 @@ def _ensure_catalog() -> None:
     except ModuleNotFoundError as e:  # catalog not written yet in a partial checkout
         if e.name != "evalkit.suites.catalog":
             raise
+
+
+# ISO 639-3 -> 639-1 for the codes in mteb's subset names ("fra-fra", "eng-fra"), so that
+# --language fr and --language fra mean the same language.
+_ISO_639_1 = {
+    "ara": "ar", "ben": "bn", "cmn": "zh", "deu": "de", "eng": "en", "fas": "fa", "fin": "fi",
+    "fra": "fr", "hin": "hi", "ind": "id", "ita": "it", "jpn": "ja", "kor": "ko", "por": "pt",
+    "rus": "ru", "spa": "es", "swa": "sw", "tel": "te", "tha": "th", "yor": "yo", "zho": "zh",
+}  # fmt: skip
+
+
+def _base_languages(code: str) -> set[str]:
+    """``fra-fra`` -> {fr}; ``eng-fra`` -> {en, fr}: a subset name joins its query and
+    document languages with ``-`` (mteb's convention)."""
+    return {_ISO_639_1.get(part, part) for part in code.lower().split("-")}
+
+
+def _selects(wanted: str, spec: DatasetSpec, language: str | None) -> bool:
+    """Whether ``--language wanted`` selects this (dataset, subset). A subset name matches
+    exactly; one language matches every subset it is part of (cross-lingual ones too, as
+    mteb's language filter keeps them) and the datasets of a suite in that language."""
+    if language is not None and wanted.lower() == language.lower():
+        return True
+    if "-" in wanted:  # a subset name selects that subset only
+        return False
+    want = _base_languages(wanted)
+    if language is None:
+        suite = _SUITES.get(spec.suite)
+        return suite is not None and suite.language is not None and want == {suite.language}
+    return want <= _base_languages(language)
+
+
+def _known_languages(specs: list[DatasetSpec]) -> list[str]:
+    """What --language accepts for these datasets, for the error message."""
+    known: set[str] = set()
+    for s in specs:
+        known.update(s.languages)
+        for lang in s.languages:
+            known.update(_base_languages(lang))
+        suite = _SUITES.get(s.suite)
+        if not s.languages and suite is not None and suite.language:
+            known.add(suite.language)
+    return sorted(known)
 
 
 def _local_spec(path: Path, split: str) -> DatasetSpec:
@@ -141,22 +187,28 @@ def resolve(
         for d in datasets:
             s = by_name.get(d.lower()) or alias.get(d.lower())
             if s is None:
+                names = [x.name for x in specs]
+                hint = did_you_mean(d, names + [x.mteb_task for x in specs if x.mteb_task])
                 raise EvalkitError(
-                    f"--dataset {d!r}: not in suite {suite!r} ({', '.join(x.name for x in specs)})"
+                    f"--dataset {d!r}: not in suite {suite!r}{hint} (datasets: {', '.join(names)})"
                 )
             picked.append(s)
         specs = picked
     tasks: list[LoadTask] = []
+    unused = list(dict.fromkeys(languages or ()))
     for s in specs:
         langs: list[str | None] = list(s.languages) or [None]
         if languages:
-            wanted = [lang for lang in langs if lang in languages]
-            if not wanted:
-                continue
-            langs = wanted  # type: ignore[assignment]
+            langs = [lang for lang in langs if any(_selects(w, s, lang) for w in languages)]
+            unused = [w for w in unused if not any(_selects(w, s, lang) for lang in langs)]
         tasks.extend(LoadTask(s, lang) for lang in langs)
-    if languages and not tasks:
-        raise EvalkitError(f"--language {', '.join(languages)}: no dataset of {suite!r} has it")
+    if unused:
+        # Every --language must select something: a typo among several is not ignored.
+        known = _known_languages(specs)
+        raise EvalkitError(
+            f"--language {unused[0]!r}: no selected dataset of {suite!r} is in it"
+            f"{did_you_mean(unused[0], known)} (languages: {', '.join(known) or 'none recorded'})"
+        )
     return tasks
 
 

@@ -601,6 +601,7 @@ SUITES: tuple[Suite, ...] = (
         "beir",
         "BEIR-13: the public BEIR sets without CQADupStack and MS MARCO (test splits)",
         BEIR,
+        language="en",
         reference="Thakur et al. (2021). BEIR: A Heterogeneous Benchmark for Zero-shot "
         "Evaluation of Information Retrieval Models.",
     ),
@@ -620,6 +621,7 @@ SUITES: tuple[Suite, ...] = (
         "mteb-fr",
         "MTEB-FR: the 5 retrieval tasks of MTEB(fra, v1)",
         MTEB_FR,
+        language="fr",
         reference="Ciancone et al. (2024). MTEB-French: Resources for French Sentence "
         "Embedding Evaluation and Analysis.",
     ),
@@ -627,12 +629,14 @@ SUITES: tuple[Suite, ...] = (
         "mteb-zh",
         "MTEB-ZH: the 8 retrieval tasks of MTEB(cmn, v1) (C-MTEB, dev splits)",
         MTEB_ZH,
+        language="zh",
         reference="Xiao et al. (2024). C-Pack: Packed Resources For General Chinese Embeddings.",
     ),
     Suite(
         "mteb-de",
         "MTEB-DE: the 4 retrieval tasks of MTEB(deu, v1)",
         MTEB_DE,
+        language="de",
         reference="Enevoldsen et al. (2025). MMTEB: Massive Multilingual Text Embedding Benchmark.",
     ),
     Suite(
