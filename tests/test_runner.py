@@ -280,3 +280,40 @@ def test_max_length_past_the_model_is_refused_clearly(beir_dir: Path) -> None:
 
     with pytest.raises(EvalkitError, match=r"--max-length 1024: minilm takes at most 512"):
         evalkit.evaluate("minilm", str(beir_dir), max_length=1024, cache=False)
+
+
+def _beir(root: Path, name: str, *, qrels: str | None) -> Path:
+    d = root / name
+    (d / "qrels").mkdir(parents=True)
+    docs = [("d1", "rivers flow to the sea"), ("d2", "mountains are high"), ("d3", "tea")]
+    (d / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n" for i, t in docs)
+    )
+    (d / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "sea rivers"}) + "\n")
+    if qrels is not None:
+        (d / "qrels" / "test.tsv").write_text(qrels)
+    return d
+
+
+def test_folder_of_folders_scores_the_rest_and_fails(tmp_path: Path, capsys) -> None:
+    """A broken sub-folder is reported in one line; the others are scored; the mean is
+    marked incomplete; the exit code is 1. Warnings reach the user and the record."""
+    from evalkit.cli import main
+
+    root = tmp_path / "many"
+    _beir(root, "good", qrels="query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\tghost\t1\n")
+    _beir(root, "other", qrels="query-id\tcorpus-id\tscore\nq1\td2\t1\n")
+    _beir(root, "broken", qrels=None)  # no qrels for the split
+    with pytest.raises(SystemExit) as e:
+        main(
+            ["run", "-m", "bm25", "--suite", str(root), "-o", str(tmp_path / "o"), "--no-progress"]
+        )
+    assert e.value.code == 1
+    out, err = capsys.readouterr()
+    assert "failed" in err and "broken" in err and "Traceback" not in err
+    assert "mean (incomplete)" in out
+    assert "warning" in err and "not in corpus.jsonl" in err.replace("\n", " ")
+    records = evalkit.load_results(tmp_path / "o")
+    assert sorted(r.dataset["name"] for r in records) == ["good", "other"]
+    good = next(r for r in records if r.dataset["name"] == "good")
+    assert any("ghost" in w for w in good.dataset["warnings"])

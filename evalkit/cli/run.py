@@ -205,7 +205,16 @@ def run(
             highlight=False,
             soft_wrap=True,
         )
+        for w in ds.get("warnings") or []:
+            if (label, w) not in warned:  # once per dataset, not once per model or dim
+                warned.add((label, w))
+                err_console.print(
+                    f"[yellow]warning[/] {escape(label)}: {escape(w)}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
 
+    warned: set[tuple[str, str]] = set()
     for name in models:
         records += evaluate(
             name,
