@@ -201,12 +201,18 @@ def publish(record: ResultRecord, run: Run | None, output_dir: Path, tag: str) -
     """Write a record (and its TREC run file) so that both are there or neither: the run
     file goes first; the record, which readers take as "done", is renamed into place last."""
     path = output_dir / record.relative_path()
-    if run is not None:
-        rows = sum(len(h) for h in run.values())
-        _ensure_free(path.parent, rows * 64, "--save-run")
-        write_trec_run(path.with_suffix(".trec"), run, tag=tag)
-    faults.point("record-write")
-    return record.write(output_dir)
+    try:
+        if run is not None:
+            rows = sum(len(h) for h in run.values())
+            _ensure_free(path.parent, rows * 64, "--save-run")
+            write_trec_run(path.with_suffix(".trec"), run, tag=tag)
+        faults.point("record-write")
+        return record.write(output_dir)
+    except OSError as e:
+        raise EvalkitError(
+            f"{e.filename or path}: cannot write the result ({e.strerror or e}); "
+            "nothing was published for this dataset"
+        ) from None
 
 
 def _ensure_free(path: Path, need: int, option: str) -> None:

@@ -169,8 +169,9 @@ class ShardCache:
             }
             _atomic_text(man, json.dumps(manifest, indent=1))
         except OSError as e:
+            why = e.strerror or f"disk full? {e}"  # numpy's short write has no errno
             raise EvalkitError(
-                f"{self.dir}: cannot write the embedding cache ({e.strerror or e}); free some "
+                f"{self.dir}: cannot write the embedding cache ({why}); free some "
                 "space, or use --cache-dir elsewhere, --cache-dtype float16 or --no-cache"
             ) from None
 
