@@ -317,3 +317,34 @@ def test_folder_of_folders_scores_the_rest_and_fails(tmp_path: Path, capsys) -> 
     assert sorted(r.dataset["name"] for r in records) == ["good", "other"]
     good = next(r for r in records if r.dataset["name"] == "good")
     assert any("ghost" in w for w in good.dataset["warnings"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-m", "drama-base", "--dim", "100"], "--dim 100: drama-base was not trained"),
+        (["-m", "drama-1b", "--dim", "4096"], "--dim 4096: drama-1b has 2048 dims"),
+        (["-m", "minilm", "--device", "cuda"], "--device cuda: CUDA is not available"),
+        (["-m", "bm25", "--dim", "64"], "--dim: bm25 has no embedding dimension"),
+        (["-m", "minilm", "--dim", "12x"], "--dim '12x': expected a number"),
+    ],
+)
+def test_options_refused_before_any_loading(
+    args: list[str], message: str, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """Checked against the registry, not the loaded model: refused in well under a second,
+    and no data or model is touched (loading either would fail this test)."""
+    import evalkit.runner as runner
+    import evalkit.suites as suites_mod
+
+    def boom(*a, **k):
+        raise AssertionError("loaded something before refusing")
+
+    monkeypatch.setattr(runner, "load_model", boom)
+    monkeypatch.setattr(suites_mod, "load", boom)
+    from evalkit.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["run", *args, "--suite", "demo", "-o", str(tmp_path), "--no-progress"])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err.replace("\n", " ")
