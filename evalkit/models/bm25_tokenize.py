@@ -103,7 +103,7 @@ def cjk_bigrams(run: str) -> list[str]:
     return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 14)
 def thai_words(run: str) -> tuple[str, ...]:
     """A run of Thai characters cut into dictionary words. Cached: runs repeat a lot."""
     from pythainlp.tokenize import word_tokenize

@@ -8,11 +8,14 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evalkit.errors import ModelError
 from evalkit.models.base import Encoder, ModelKind, ModelSpec
-from evalkit.models.bm25 import BM25Retriever
 from evalkit.models.catalog import MODELS
+
+if TYPE_CHECKING:
+    from evalkit.models.bm25 import BM25Retriever
 
 _KINDS: tuple[str, ...] = ("bm25", "sentence-transformers", "transformers", "drama")
 
@@ -147,6 +150,8 @@ def load_encoder(
 def load_sparse(spec: ModelSpec) -> BM25Retriever:
     """The sparse retriever for a ``kind == "bm25"`` spec: bm25s (``bm25``) or pyserini's
     Lucene (``bm25-lucene``, which fails here, in one line, when pyserini or Java is missing)."""
+    from evalkit.models.bm25 import BM25Retriever
+
     engine = spec.extra.get("engine", "bm25s")
     if engine == "lucene":
         from evalkit.models.bm25_lucene import LuceneBM25Retriever
