@@ -150,7 +150,16 @@ _MODEL_SETTINGS = (
     "similarity",
     "normalize",
 )
-_SEARCH_SETTINGS = ("backend", "cache_dtype", "k1", "b", "method", "tokenizer")
+_SEARCH_SETTINGS = (
+    "backend",
+    "cache_dtype",
+    "k1",
+    "b",
+    "method",
+    "tokenizer",
+    "tokenizer_versions",
+    "analyzer_language",
+)
 
 
 def _short_hash(obj: Any) -> str:

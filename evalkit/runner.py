@@ -339,9 +339,9 @@ def load_model(
         return model
     spec = model if isinstance(model, ModelSpec) else resolve_model(str(model), model_type)
     if spec.kind == "bm25":
-        from evalkit.models.bm25 import BM25Retriever
+        from evalkit.models.registry import load_sparse
 
-        return BM25Retriever(spec)
+        return load_sparse(spec)
     if revision:
         local = spec.extra.get("local_dir") or (spec.hf_id and Path(spec.hf_id).is_dir())
         if local:

@@ -9,9 +9,20 @@ BASELINES: list[ModelSpec] = [
         name="bm25",
         kind="bm25",
         reference="https://github.com/xhluca/bm25s",
-        extra={"k1": 0.9, "b": 0.4, "method": "lucene", "stemmer": None},
+        extra={"k1": 0.9, "b": 0.4, "method": "lucene", "stemmer": None, "engine": "bm25s"},
         citation=(
             "Robertson and Zaragoza, The Probabilistic Relevance Framework: BM25 and Beyond (2009)"
+        ),
+    ),
+    ModelSpec(
+        name="bm25-lucene",
+        kind="bm25",
+        reference="https://github.com/castorini/pyserini",
+        # The paper's BM25 row: Lucene's analyzer for each collection's language (pyserini).
+        extra={"k1": 0.9, "b": 0.4, "engine": "lucene", "needs": "pip install 'evalkit[lucene]'"},
+        citation=(
+            "Lin et al., Pyserini: A Python Toolkit for Reproducible Information Retrieval "
+            "Research with Sparse and Dense Representations (SIGIR 2021)"
         ),
     ),
     ModelSpec(

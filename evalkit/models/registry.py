@@ -8,10 +8,14 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evalkit.errors import ModelError, did_you_mean
 from evalkit.models.base import POOLINGS, SIMILARITIES, Encoder, ModelKind, ModelSpec
 from evalkit.models.catalog import MODELS
+
+if TYPE_CHECKING:
+    from evalkit.models.bm25 import BM25Retriever
 
 _KINDS: tuple[str, ...] = ("bm25", "sentence-transformers", "transformers", "drama")
 
@@ -188,6 +192,21 @@ def load_encoder(
                 f"{e} [{offline_because}: run once online to fill the Hugging Face cache, or "
                 "pass a local copy with --model DIR]"
             ) from None
+
+
+def load_sparse(spec: ModelSpec) -> BM25Retriever:
+    """The sparse retriever for a ``kind == "bm25"`` spec: bm25s (``bm25``) or pyserini's
+    Lucene (``bm25-lucene``, which fails here, in one line, when pyserini or Java is missing)."""
+    from evalkit.models.bm25 import BM25Retriever
+
+    engine = spec.extra.get("engine", "bm25s")
+    if engine == "lucene":
+        from evalkit.models.bm25_lucene import LuceneBM25Retriever
+
+        return LuceneBM25Retriever(spec)
+    if engine != "bm25s":
+        raise ModelError(f"--model {spec.name}: unknown BM25 engine {engine!r} (bm25s, lucene)")
+    return BM25Retriever(spec)
 
 
 def _construct(

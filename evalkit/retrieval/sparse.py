@@ -44,14 +44,9 @@ class SparseRetriever:
         return RetrievalResult({None: run}, None, stats, info)
 
     def describe(self, coll: Collection, settings: RetrievalSettings) -> dict[str, Any]:
-        """The ranking function's parameters, as the record states them."""
-        info: dict[str, Any] = {"backend": getattr(self.model, "backend", "bm25s"), "exact": True}
-        for attr, key in (
-            ("k1", "k1"),
-            ("b", "b"),
-            ("method", "method"),
-            ("tokenizer_name", "tokenizer"),
-        ):
-            if getattr(self.model, attr, None) is not None:
-                info[key] = getattr(self.model, attr)
-        return info
+        """The ranking function's parameters, as the record states them (the model's own
+        account: engine, k1, b, tokenizer and its versions, analyzer)."""
+        describe = getattr(self.model, "describe", None)
+        if callable(describe):
+            return dict(describe(coll))
+        return {"backend": type(self.model).__name__, "exact": True}
