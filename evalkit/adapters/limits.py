@@ -53,7 +53,7 @@ def dataset_for(suite: str, dataset: str | None = None) -> DatasetSpec:
     if len(limits) > 1:
         raise EvalkitError(
             f"suite {suite!r}: its datasets have different token limits; name one with "
-            f"dataset= ({', '.join(s.name for s in specs)})"
+            f"dataset= (e.g. {specs[0].name!r})"
         )
     return specs[0]
 
