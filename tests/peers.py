@@ -26,6 +26,14 @@ _FAMILIES = {"ndcg", "map", "recall", "precision", "mrr"}
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 REAL_DATASETS: tuple[str, ...] = ("msmarco-subset", "dbpedia-subset")
+REFERENCE = REPO_ROOT.parent / "shared" / "reference"
+"""DRAMA facts with sources (``drama.md``) and the model card (``drama-model-card.md``)."""
+
+
+def reference_text(name: str) -> str | None:
+    """``../shared/reference/<name>`` when it is there (a user's checkout has no ../shared)."""
+    path = REFERENCE / name
+    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 def shared_dataset(name: str) -> Path | None:
