@@ -97,7 +97,8 @@ def test_mteb_reads_a_local_copy_of_its_hub_repository(beir_dir: Path) -> None:
 
     peers.write_mteb_copy(beir_dir)
     task = mteb_task_from_local_copy("SciFact", beir_dir)
-    assert type(task).__name__ == "SciFact" and task.metadata.dataset["path"] == str(beir_dir)
+    assert type(task).__name__ == "SciFact"
+    assert Path(task.metadata.dataset["path"]).resolve() == beir_dir.resolve()
     task.load_data()
     split = task.dataset["default"]["test"]
     assert split["relevant_docs"] == load_beir_dir(beir_dir).qrels
@@ -108,6 +109,28 @@ def test_mteb_reads_a_local_copy_of_its_hub_repository(beir_dir: Path) -> None:
     assert mteb.get_task("SciFact").metadata.dataset["path"] == "mteb/scifact"
     with pytest.raises(DataError, match="no README.md"):
         mteb_task_from_local_copy("SciFact", beir_dir / "qrels")
+
+
+def test_local_copies_with_the_same_name_are_not_confused(tmp_path: Path) -> None:
+    """datasets caches a local folder by its name: two copies called ``scifact`` (or one
+    copy, edited) must each be read afresh, not served the other's cached Arrow tables."""
+    from evalkit.adapters.mteb_tasks import mteb_task_from_local_copy
+
+    def relevant(folder: Path) -> dict:
+        task = mteb_task_from_local_copy("SciFact", folder)
+        task.load_data()
+        return task.dataset["default"]["test"]["relevant_docs"]
+
+    a = peers.write_mteb_copy(
+        write_beir(tmp_path / "a" / "scifact", SMALL_CORPUS, SMALL_QUERIES, SMALL_QRELS)
+    )
+    b = peers.write_mteb_copy(
+        write_beir(tmp_path / "b" / "scifact", SMALL_CORPUS, SMALL_QUERIES, SMALL_QRELS[:2])
+    )
+    assert relevant(a)["q4"] == {"d5": 2, "d1": 1}
+    assert relevant(b) == {"q1": {"d1": 2, "d2": 0}}
+    peers.write_mteb_copy(write_beir(a, SMALL_CORPUS, SMALL_QUERIES, SMALL_QRELS[:1]))
+    assert relevant(a) == {"q1": {"d1": 2}}
 
 
 @pytest.mark.slow
