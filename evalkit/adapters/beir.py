@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.adapters.limits import LengthOptions, lengths_for
+from evalkit.adapters.limits import LengthOptions, dataset_for, lengths_for
 from evalkit.errors import EvalkitError
 from evalkit.models.base import Encoder, Lengths, ModelSpec
 from evalkit.suites import DatasetSpec
@@ -114,7 +114,6 @@ def beir_model(
     dataset="scifact"``; a suite whose datasets share limits needs no dataset), so the token
     limits are ``evalkit run``'s for it; ``max_length`` / ``max_query_length`` override them
     as the options of that name do."""
-    from evalkit.adapters.limits import dataset_for
     from evalkit.models.registry import load_encoder, resolve_model
 
     if dataset is not None and suite is None:
