@@ -81,7 +81,7 @@ def run_mteb(
     from evalkit.adapters.mteb_tasks import local_retrieval_task
 
     t0 = time.perf_counter()
-    task = local_retrieval_task(path, cache_dir=work / "datasets")
+    task = local_retrieval_task(path)
     model = SentenceTransformer(str(model_dir), device="cpu")
     result = mteb.evaluate(
         model,

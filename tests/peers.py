@@ -26,6 +26,14 @@ _FAMILIES = {"ndcg", "map", "recall", "precision", "mrr"}
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 REAL_DATASETS: tuple[str, ...] = ("msmarco-subset", "dbpedia-subset")
+REFERENCE = REPO_ROOT.parent / "shared" / "reference"
+"""DRAMA facts with sources (``drama.md``) and the model card (``drama-model-card.md``)."""
+
+
+def reference_text(name: str) -> str | None:
+    """``../shared/reference/<name>`` when it is there (a user's checkout has no ../shared)."""
+    path = REFERENCE / name
+    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 def shared_dataset(name: str) -> Path | None:
@@ -269,19 +277,29 @@ def run_mteb_local(
     batch_size: int = 32,
 ) -> tuple[dict[str, Any], Run, Any]:
     """``mteb.evaluate`` of the SentenceTransformer at ``model_dir`` on the BEIR folder
-    ``data`` (evalkit's local task), caching and predictions under ``workdir``.
+    ``data`` (evalkit's local task, data read by evalkit's reader), caching and predictions
+    under ``workdir``.
 
     Returns mteb's score dict for the split, its ranked lists (its own prediction file) and
     the task."""
-    import mteb
     from sentence_transformers import SentenceTransformer
 
     from evalkit.adapters.mteb_tasks import local_retrieval_task
 
-    task = local_retrieval_task(
-        data, ignore_identical_ids=ignore_identical_ids, cache_dir=workdir / "datasets"
-    )
+    task = local_retrieval_task(data, ignore_identical_ids=ignore_identical_ids)
     model = SentenceTransformer(str(model_dir), device="cpu")
+    scores, run = run_mteb_task(model, task, workdir, batch_size=batch_size)
+    return scores, run, task
+
+
+def run_mteb_task(
+    model: Any, task: Any, workdir: Path, *, batch_size: int = 32, subset: str = "default"
+) -> tuple[dict[str, Any], Run]:
+    """``mteb.evaluate(model, task)`` with its cache and predictions under ``workdir``: mteb's
+    score dict for the task's first split and ``subset``, and its ranked lists (its own
+    prediction file)."""
+    import mteb
+
     result = mteb.evaluate(
         model,
         task,
@@ -291,8 +309,63 @@ def run_mteb_local(
         show_progress_bar=False,
         encode_kwargs={"batch_size": batch_size},
     )
-    scores = dict(result.task_results[0].scores["test"][0])
+    split = task.eval_splits[0]
+    [scores] = [s for s in result.task_results[0].scores[split] if s["hf_subset"] == subset]
     pred = json.loads(
         (workdir / "predictions" / task.prediction_file_name).read_text(encoding="utf-8")
     )
-    return scores, pred["default"]["test"], task
+    return dict(scores), pred[subset][split]
+
+
+def write_mteb_copy(folder: Path, *, config_prefix: str = "", split: str = "test") -> Path:
+    """Make the BEIR folder ``folder`` also a local copy of an mteb Hub dataset repository, as
+    ``hf download mteb/scifact`` gives one: a ``README.md`` declaring the ``corpus``,
+    ``queries`` and qrels configs (``en-corpus``... with ``config_prefix="en-"``, as in
+    mteb/MultiLongDocRetrieval) and the qrels as ``qrels/<split>.jsonl``. Written from the raw
+    lines, with no evalkit code, so mteb's own loader is the only reader of what it scores."""
+    lines = (folder / "qrels" / f"{split}.tsv").read_text(encoding="utf-8").split("\n")
+    with open(folder / "qrels" / f"{split}.jsonl", "w", encoding="utf-8") as f:
+        for line in lines[1:]:  # every file given here has a header line
+            if line.strip():
+                q, d, g = line.split("\t")
+                f.write(json.dumps({"query-id": q, "corpus-id": d, "score": int(g)}) + "\n")
+    qrels_config = f"{config_prefix}qrels" if config_prefix else "default"
+    configs = [
+        (f"{config_prefix}corpus", "corpus", "corpus.jsonl"),
+        (f"{config_prefix}queries", "queries", "queries.jsonl"),
+        (qrels_config, split, f"qrels/{split}.jsonl"),
+    ]
+    yaml = "".join(
+        f"- config_name: {name}\n  data_files:\n  - split: {sp}\n    path: {path}\n"
+        for name, sp, path in configs
+    )
+    (folder / "README.md").write_text(f"---\nconfigs:\n{yaml}---\n", encoding="utf-8")
+    return folder
+
+
+def run_beir(model_dir: Path, folder: Path, k_values: tuple[int, ...] = K_VALUES) -> dict[str, Any]:
+    """beir end to end on a BEIR folder: its ``GenericDataLoader`` reads the files, its
+    ``SentenceBERT`` encodes, ``DenseRetrievalExactSearch`` searches (cosine) and
+    ``EvaluateRetrieval`` scores, unrounded. Returns ``{"scores": mteb-named means,
+    "qrels", "queries", "run"}`` as beir holds them."""
+    from beir.datasets.data_loader import GenericDataLoader
+    from beir.retrieval import evaluation
+    from beir.retrieval.evaluation import EvaluateRetrieval
+    from beir.retrieval.models import SentenceBERT
+    from beir.retrieval.search.dense import DenseRetrievalExactSearch
+
+    corpus, queries, qrels = GenericDataLoader(data_folder=str(folder)).load(split="test")
+    model = DenseRetrievalExactSearch(
+        SentenceBERT(str(model_dir), device="cpu"), batch_size=32, show_progress_bar=False
+    )
+    retriever = EvaluateRetrieval(model, score_function="cos_sim", k_values=list(k_values))
+    run = retriever.retrieve(corpus, queries)
+    with unrounded(evaluation):
+        ndcg, _map, recall, precision = retriever.evaluate(
+            copy.deepcopy(qrels), copy.deepcopy(run), list(k_values)
+        )
+    scores = {}
+    for fam, table in (("ndcg", ndcg), ("map", _map), ("recall", recall), ("precision", precision)):
+        for key, value in table.items():
+            scores[f"{fam}_at_{key.split('@')[1]}"] = float(value)
+    return {"scores": scores, "qrels": qrels, "queries": queries, "run": run}

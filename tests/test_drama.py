@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import drama_fixtures as fx
 import numpy as np
+import peers
 import pytest
 import torch
 
@@ -226,13 +228,53 @@ def test_wrong_checkpoints_are_refused(ckpt: dict[str, Path], tmp_path: Path) ->
 
 def test_catalog_has_the_three_drama_models() -> None:
     models = registered_models()
-    for name, dim in (("drama-base", 768), ("drama-large", 1024), ("drama-1b", 2048)):
+    for name in ("drama-base", "drama-large", "drama-1b"):
         spec = models[name]
         assert spec.kind == "drama" and spec.hf_id == f"facebook/{name}"
-        assert spec.dim == dim and 256 in spec.matryoshka_dims
-        assert max(spec.matryoshka_dims) < dim
+        assert max(spec.matryoshka_dims) < spec.dim
         assert spec.query_prefix == "Query: " and spec.doc_prefix == ""
-        assert spec.doc_length_for("mldr") == 8192
+        assert spec.doc_length_for("mldr") == 8192 and spec.doc_length_for("beir") == 512
         assert len(spec.languages) == 20
         assert spec.revision or spec.extra.get("revision_note")
-    assert 768 in models["drama-1b"].matryoshka_dims  # the paper's "DRAMA 1B, 768 dims"
+
+
+def documented_dims(facts: str) -> dict[str, tuple[int, set[int]]]:
+    """Per model, from drama.md: the full dimension (its table's "embedding dim (full)" row)
+    and the documented Matryoshka cuts: ``dim=256`` of the model card's example (all three)
+    and the paper's "DRAMA 1B, 768 dims" row."""
+    row = re.search(r"^\| embedding dim \(full\) \|(.*)\|$", facts, flags=re.M)
+    assert row, "drama.md has no 'embedding dim (full)' row"
+    full = [int(x) for x in row.group(1).split("|")]
+    names = ("drama-base", "drama-large", "drama-1b")
+    sizes = {"0.1B": "drama-base", "0.3B": "drama-large", "1B": "drama-1b"}
+    card_cut = {
+        int(x) for x in re.findall(r"encode_queries\(tokenizer, queries, dim=(\d+)\)", facts)
+    }
+    out = {name: (dim, set(card_cut)) for name, dim in zip(names, full, strict=True)}
+    for size, dim in re.findall(r"\*\*DRAMA (\S+), (\d+) dims\*\*", facts):
+        out[sizes[size]][1].add(int(dim))
+    return out
+
+
+def catalog_dim_mismatches(facts: str) -> list[str]:
+    models = registered_models()
+    wrong = []
+    for name, (full, cuts) in documented_dims(facts).items():
+        spec = models[name]
+        if spec.dim != full or set(spec.matryoshka_dims) != cuts:
+            wrong.append(f"{name}: {spec.dim} {spec.matryoshka_dims} vs {full} {sorted(cuts)}")
+    return wrong
+
+
+def test_catalog_dims_are_the_documented_ones() -> None:
+    """Full and Matryoshka dims as the reference notes document them (the README's rule: only
+    documented cuts), read from ../shared/reference/drama.md, not from the catalog."""
+    facts = peers.reference_text("drama.md")
+    if facts is None:
+        pytest.skip(f"{peers.REFERENCE}/drama.md is absent")
+    dims = documented_dims(facts)
+    assert dims["drama-1b"] == (2048, {256, 768}) and dims["drama-base"] == (768, {256})
+    assert catalog_dim_mismatches(facts) == []
+    # The check can fail: another documented cut, or another full size.
+    assert catalog_dim_mismatches(facts.replace("DRAMA 1B, 768 dims", "DRAMA 1B, 512 dims"))
+    assert catalog_dim_mismatches(facts.replace("| 768 | 1024 | 2048 |", "| 768 | 1024 | 4096 |"))

@@ -9,9 +9,12 @@ difference as an equation rather than hiding it.
 from __future__ import annotations
 
 import random
+from pathlib import Path
+from typing import Any
 
 import peers
 import pytest
+from conftest import SMALL_CORPUS, SMALL_QRELS, SMALL_QUERIES, needs_minilm, write_beir
 
 from evalkit.metrics import evaluate_run
 
@@ -338,3 +341,148 @@ def test_real_data_runs_agree(name: str) -> None:
     ek = evaluate_run(qrels, bm25, MEASURES)
     assert ek.n_queries_scored == len(positive_only(qrels))
     assert ek.means["ndcg_at_10"] > 0.1  # BM25 is far better than chance on these sets
+
+
+# --- the peers read the files themselves ------------------------------------------------------
+# Above, every peer scores qrels and runs evalkit read. Here beir's GenericDataLoader and mteb's
+# own task loader read the files on disk, the peer encodes with MiniLM and searches itself, and
+# its numbers are compared with evalkit.evaluate on the same files.
+
+AGREE = ("ndcg_at_10", "recall_at_100", "map_at_100")
+
+
+def clean_folder(root: Path) -> Path:
+    """The tiny collection without the cases where the peers differ by design (a query's own
+    id in the corpus, a query judged only grade 0: tested above; a numeric id: tested below;
+    an extra field on some records only, which mteb's batching refuses: "Found None in batch
+    for key 'metadata'"), with the qrels header beir's loader needs."""
+    corpus = [
+        {"_id": str(d["_id"]), "title": d["title"], "text": d["text"]}
+        for d in SMALL_CORPUS
+        if d["_id"] != "q3"
+    ]
+    qrels = [r for r in SMALL_QRELS if r[1] != "q3" and r[0] != "q5"]
+    return write_beir(root, corpus, SMALL_QUERIES, qrels)
+
+
+def evalkit_record_and_run(suite: str, tmp: Path, **kw: Any) -> tuple[Any, Run]:
+    """``evalkit.evaluate("minilm", suite, **kw)``: its record and its ranked lists (the TREC
+    run file it saves)."""
+    import evalkit
+
+    [rec] = evalkit.evaluate(
+        "minilm", suite, measures=list(AGREE), output_dir=tmp / "out", save_run=True, **kw
+    )
+    [trec] = (tmp / "out").rglob("*.trec")
+    return rec, peers.read_trec_run(trec)
+
+
+def assert_beir_agrees(folder: Path, rec: Any, run: Run) -> None:
+    """beir end to end on ``folder`` (its loader, its MiniLM encoding, its exact search, its
+    scoring) equals evalkit's record; and evalkit's own ranked lists, scored by beir with the
+    qrels beir read, equal evalkit's numbers to 1e-9."""
+    from evalkit.data import load_beir_dir
+
+    beir = peers.run_beir(peers.minilm_dir(), folder)
+    qrels = beir["qrels"]
+    # The header line is skipped by both readers: the same judgements, the same queries.
+    assert qrels == load_beir_dir(folder).qrels
+    assert rec.n_queries_scored == len(positive_only(qrels)) == len(beir["queries"])
+    for m in AGREE:
+        assert beir["scores"][m] == pytest.approx(rec.scores[m], abs=1e-6), m
+    same_lists = peers.beir_scores(qrels, run, ignore_identical_ids=False, rounded=False)
+    for m in AGREE:
+        assert same_lists[m] == pytest.approx(rec.scores[m], abs=1e-9), m
+    for q in qrels:
+        assert peers.top_ids(beir["run"][q], 10) == peers.top_ids(run[q], 10), q
+
+
+def assert_mteb_agrees(task: Any, tmp: Path, rec: Any, run: Run) -> None:
+    """mteb end to end (its own task loader on a local copy of the task's repository, its
+    MiniLM encoding, search and scoring) equals evalkit's record and ranked lists."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(peers.minilm_dir()), device="cpu")
+    scores, mteb_run = peers.run_mteb_task(model, task, tmp / "mteb")
+    for m in AGREE:
+        assert abs(scores[m] - rec.scores[m]) <= ROUNDED, m
+    # mteb searched the queries its loader kept (here: every judged one, all with a positive).
+    assert sorted(mteb_run) == sorted(run) and len(mteb_run) == rec.n_queries_scored
+    for q in mteb_run:
+        assert peers.top_ids(mteb_run[q], 10) == peers.top_ids(run[q], 10), q
+
+
+@pytest.mark.slow
+@needs_minilm
+def test_peers_reading_the_files_themselves_agree(tmp_path: Path) -> None:
+    """One folder, three readers: beir's GenericDataLoader (the BEIR files, header line
+    included), mteb's SciFact task loader (the same data as a local copy of mteb/scifact)
+    and evalkit (``--suite beir --dataset scifact --data-dir``)."""
+    from evalkit.adapters.mteb_tasks import mteb_task_from_local_copy
+
+    folder = peers.write_mteb_copy(clean_folder(tmp_path / "data" / "scifact"))
+    rec, run = evalkit_record_and_run(
+        "beir", tmp_path, datasets=["scifact"], data_dir=folder.parent
+    )
+    assert rec.dataset["source"]["layout"] == "beir-dir"  # the BEIR files, not the copy
+    assert_beir_agrees(folder, rec, run)
+    assert_mteb_agrees(mteb_task_from_local_copy("SciFact", folder), tmp_path, rec, run)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+@needs_minilm
+def test_peers_reading_the_shared_dbpedia_subset_agree(tmp_path: Path) -> None:
+    """A seeded cut of the real DBPedia subset (graded 0-2, a header line, ids such as
+    ``<dbpedia:Oceanic_Airlines>``), read by beir's loader as a BEIR folder, by mteb's DBPedia
+    task as a local copy of mteb/dbpedia, and by evalkit as ``--dataset dbpedia-entity``."""
+    from evalkit.adapters.mteb_tasks import mteb_task_from_local_copy
+
+    src = peers.shared_dataset("dbpedia-subset")
+    if src is None:
+        pytest.skip(f"{peers.SHARED_DATA}/dbpedia-subset is absent")
+    folder = peers.write_subset(src, tmp_path / "data" / "dbpedia-entity", n_queries=6, n_docs=40)
+    assert (folder / "qrels" / "test.tsv").read_text().startswith("query-id\t")
+    peers.write_mteb_copy(folder)
+    rec, run = evalkit_record_and_run(
+        "beir", tmp_path, datasets=["dbpedia-entity"], data_dir=folder.parent
+    )
+    assert 0 < rec.scores["ndcg_at_10"] < 1
+    assert_beir_agrees(folder, rec, run)
+    assert_mteb_agrees(mteb_task_from_local_copy("DBPedia", folder), tmp_path, rec, run)
+
+
+def test_numeric_ids_are_read_differently_by_each_peer(beir_dir: Path) -> None:
+    """``{"_id": 7}`` in corpus.jsonl: beir's loader keeps the int (pytrec_eval then refuses
+    the run: "Unable to extract query/object scores"); mteb's loader, through ``datasets``,
+    casts the mixed column to JSON text, so ``"d1"`` becomes ``'"d1"'`` and no judgement
+    matches; evalkit reads every id as the string it spells."""
+    from beir.datasets.data_loader import GenericDataLoader
+
+    from evalkit.adapters.mteb_tasks import mteb_task_from_local_copy
+    from evalkit.data import load_beir_dir
+
+    corpus, _, _ = GenericDataLoader(data_folder=str(beir_dir)).load(split="test")
+    assert 7 in corpus and "7" not in corpus
+    task = mteb_task_from_local_copy("SciFact", peers.write_mteb_copy(beir_dir))
+    task.load_data()
+    mteb_ids = task.dataset["default"]["test"]["corpus"]["id"]
+    assert '"d1"' in mteb_ids and "d1" not in mteb_ids
+    assert load_beir_dir(beir_dir).corpus.ids == [str(d["_id"]) for d in SMALL_CORPUS]
+
+
+def test_beir_loses_the_first_judgement_without_a_header(beir_dir: Path) -> None:
+    """Why the folders above carry a header: beir's loader always skips line 1 (the shared
+    MS MARCO subset has none), evalkit skips it only when it is not a judgement."""
+    from beir.datasets.data_loader import GenericDataLoader
+
+    from evalkit.data import load_beir_dir
+
+    qrels_file = beir_dir / "qrels" / "test.tsv"
+    qrels_file.write_text(qrels_file.read_text().split("\n", 1)[1])
+    _, _, beir_qrels = GenericDataLoader(data_folder=str(beir_dir)).load(split="test")
+    ours = load_beir_dir(beir_dir).qrels
+    assert ours["q1"] == {"d1": 2, "d2": 0} and beir_qrels["q1"] == {"d2": 0}
+    assert {q: d for q, d in ours.items() if q != "q1"} == {
+        q: d for q, d in beir_qrels.items() if q != "q1"
+    }

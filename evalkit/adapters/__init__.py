@@ -4,7 +4,10 @@
   ``ModelMeta`` entries for the DRAMA checkpoints (``DRAMA_MODEL_METAS``).
 * :mod:`evalkit.adapters.beir`: ``beir_model(...)`` for beir's ``DenseRetrievalExactSearch``.
 * :mod:`evalkit.adapters.mteb_tasks`: ``local_retrieval_task(path)`` runs mteb on a local
-  BEIR-format folder.
+  BEIR-format folder (read by evalkit's reader); ``mteb_task_from_local_copy(name, path)`` is
+  mteb's own task reading a local copy of its Hub repository with mteb's own loader.
+* :mod:`evalkit.adapters.limits`: the per-task token limits both adapters take from the
+  catalog, by ``evalkit run``'s rule.
 
 Each imports its peer (optional dependencies, ``pip install evalkit[peers]``) only when used.
 """
@@ -20,6 +23,7 @@ _LAZY = {
     "beir_model": "evalkit.adapters.beir",
     "EvalkitBeirModel": "evalkit.adapters.beir",
     "local_retrieval_task": "evalkit.adapters.mteb_tasks",
+    "mteb_task_from_local_copy": "evalkit.adapters.mteb_tasks",
 }
 
 

@@ -2,8 +2,13 @@
 
 mteb calls ``encode(DataLoader, task_metadata=..., prompt_type=...)``; the adapter sends
 ``PromptType.query`` to the evalkit encoder's query path (its query prefix, e.g. DRAMA's
-``"Query: "``, and query length) and everything else (documents, symmetric tasks) to the
-document path. mteb has already joined ``title + " " + text`` for documents.
+``"Query: "``) and everything else (documents, symmetric tasks) to the document path. mteb has
+already joined ``title + " " + text`` for documents.
+
+Token limits follow the task, as in ``evalkit run``: the mteb task name is looked up in
+evalkit's suite catalog and the limits come from :func:`evalkit.models.base.resolve_lengths`
+(DRAMA on ``MultiLongDocRetrieval``: 8192-token documents; on SciFact: 512). A task the
+catalog does not know gets the model's own limits, as a local folder does in ``evalkit run``.
 
 :data:`DRAMA_MODEL_METAS` holds ``ModelMeta`` entries for the three DRAMA checkpoints, in the
 form mteb's model registry takes (DRAMA has none yet: mteb issue #2261); their loader builds
@@ -20,7 +25,8 @@ from mteb.models.abs_encoder import AbsEncoder
 from mteb.models.model_meta import ModelMeta
 from mteb.types import PromptType
 
-from evalkit.models.base import Encoder, ModelSpec
+from evalkit.adapters.limits import LengthOptions, dataset_for_mteb_task, lengths_for
+from evalkit.models.base import Encoder, Lengths, ModelSpec
 from evalkit.models.catalog import DRAMA, MODELS
 
 if TYPE_CHECKING:
@@ -56,14 +62,20 @@ ISO_639_3_SCRIPT: dict[str, str] = {
 class EvalkitMtebEncoder(AbsEncoder):
     """mteb's ``EncoderProtocol`` over an evalkit :class:`~evalkit.models.base.Encoder`.
 
-    ``dim`` cuts every embedding to a Matryoshka dimension (validated by the encoder)."""
+    ``dim`` cuts every embedding to a Matryoshka dimension (validated by the encoder);
+    ``lengths`` are ``evalkit run``'s ``--max-length`` / ``--max-query-length``."""
 
     def __init__(
-        self, encoder: Encoder, meta: ModelMeta | None = None, dim: int | None = None
+        self,
+        encoder: Encoder,
+        meta: ModelMeta | None = None,
+        dim: int | None = None,
+        lengths: LengthOptions | None = None,
     ) -> None:
         self.model = encoder
         self.mteb_model_meta = meta or model_meta_for(encoder.spec, encoder)
         self.dim = dim
+        self.lengths = lengths or LengthOptions()
         check = getattr(encoder, "check_dim", None)
         if dim is not None and callable(check):
             check(dim)
@@ -80,9 +92,20 @@ class EvalkitMtebEncoder(AbsEncoder):
     ) -> np.ndarray:
         texts: list[str] = [t for batch in inputs for t in batch["text"]]
         batch_size = kwargs.get("batch_size")
+        limits = self.lengths_for_task(task_metadata)
         if prompt_type == PromptType.query:
-            return self.model.encode_queries(texts, dim=self.dim, batch_size=batch_size)
-        return self.model.encode_documents(texts, dim=self.dim, batch_size=batch_size)
+            return self.model.encode_queries(
+                texts, dim=self.dim, batch_size=batch_size, max_length=limits.query
+            )
+        return self.model.encode_documents(
+            texts, dim=self.dim, batch_size=batch_size, max_length=limits.doc
+        )
+
+    def lengths_for_task(self, task_metadata: TaskMetadata | None) -> Lengths:
+        """The limits ``evalkit run`` uses on the catalog dataset behind this mteb task."""
+        name = getattr(task_metadata, "name", None)
+        hub = (getattr(task_metadata, "dataset", None) or {}).get("path")
+        return lengths_for(self.model, dataset_for_mteb_task(name, hub), self.lengths)
 
 
 def model_meta_for(spec: ModelSpec, encoder: Encoder | None = None) -> ModelMeta:
@@ -175,10 +198,13 @@ def mteb_model(
     model_type: str | None = None,
     device: str | None = None,
     dtype: str | None = None,
+    max_length: int | None = None,
+    max_query_length: int | None = None,
 ) -> EvalkitMtebEncoder:
     """An mteb model for any evalkit model: registered name, Hub id, local directory,
     :class:`ModelSpec` or an already-loaded encoder. Registered DRAMA models get their
-    :data:`DRAMA_MODEL_METAS` entry."""
+    :data:`DRAMA_MODEL_METAS` entry. ``max_length`` / ``max_query_length`` override the
+    per-task limits as ``evalkit run --max-length`` does."""
     from evalkit.models.registry import load_encoder, resolve_model
 
     if isinstance(model, (str, ModelSpec)):
@@ -189,7 +215,9 @@ def mteb_model(
     meta = DRAMA_MODEL_METAS.get(spec.hf_id or "") if spec.kind == "drama" else None
     if meta is not None and meta.name != spec.hf_id:
         meta = None
-    return EvalkitMtebEncoder(encoder, meta=meta, dim=dim)
+    return EvalkitMtebEncoder(
+        encoder, meta=meta, dim=dim, lengths=LengthOptions(max_length, max_query_length)
+    )
 
 
 def _drama_metas(specs: Sequence[ModelSpec]) -> dict[str, ModelMeta]:

@@ -1,12 +1,13 @@
-"""Run mteb on a local BEIR-format folder: an ``AbsTaskRetrieval`` whose data comes from disk.
+"""Run mteb on local files.
 
-mteb 2.x retrieval tasks load Hub datasets (configs ``corpus``, ``queries``, ``default``/
-``qrels``) through ``RetrievalDatasetLoader``. This builds a task that reads ``corpus.jsonl``,
-``queries.jsonl`` and ``qrels/<split>.tsv`` instead and hands mteb the same structure
-(``RetrievalSplitData``: ``corpus`` and ``queries`` as ``datasets.Dataset`` with an ``id``
-column, ``relevant_docs`` as ``{query id: {doc id: grade}}``), processed as mteb's loader
-processes the Hub data: every qrels row is kept, grade 0 included, and queries without a qrels
-row are removed. Everything after loading (search, scoring) is mteb's own code::
+:func:`local_retrieval_task`: an ``AbsTaskRetrieval`` over a local BEIR-format folder, read by
+evalkit's one reader of such folders (:func:`evalkit.data.load_beir_dir`: the same checks and
+errors as ``evalkit run``, e.g. a 4-column TREC qrels line is refused, not misread) and handed to
+mteb in the structure its Hub loader produces (``RetrievalSplitData``: ``corpus`` and
+``queries`` as ``datasets.Dataset`` with an ``id`` column, ``relevant_docs`` as
+``{query id: {doc id: grade}}``): every qrels row kept, grade 0 included, and queries without a
+qrels row removed, as ``RetrievalDatasetLoader.load`` does. Everything after loading (search,
+scoring) is mteb's own code::
 
     import mteb
     from sentence_transformers import SentenceTransformer
@@ -15,16 +16,18 @@ row are removed. Everything after loading (search, scoring) is mteb's own code::
     task = local_retrieval_task("data/scifact")
     result = mteb.evaluate(SentenceTransformer(path), task, cache=None)
     result.task_results[0].scores["test"][0]["ndcg_at_10"]
+
+:func:`mteb_task_from_local_copy`: mteb's own task (``SciFact``, ``MultiLongDocRetrieval``...)
+reading a local copy of its Hub repository with mteb's own loader, e.g. after
+``hf download --repo-type dataset mteb/scifact --local-dir DIR``.
 """
 
 from __future__ import annotations
 
-import csv
-import re
 from pathlib import Path
 from typing import Any
 
-from evalkit.data import fingerprint, is_beir_dir
+from evalkit.data import Collection, fingerprint, is_beir_dir, load_beir_dir
 from evalkit.errors import DataError, EvalkitError
 
 
@@ -39,70 +42,28 @@ def _require_mteb() -> None:
 
 def _task_name(path: Path) -> str:
     """A name mteb accepts in file names: the folder name with odd characters replaced."""
+    import re
+
     return "Local" + re.sub(r"[^A-Za-z0-9]+", "_", path.name).strip("_")
 
 
-def _read_jsonl(path: Path, columns: tuple[str, ...], cache_dir: str | None) -> Any:
-    """A JSON-lines file as a ``datasets.Dataset`` of string ``columns`` (``_id`` -> ``id``).
-
-    No fixed schema on reading (BEIR files carry extra fields such as ``metadata``); ids
-    become strings, as mteb's loader casts them."""
+def split_data(coll: Collection) -> dict[str, Any]:
+    """An evalkit collection as mteb's ``RetrievalSplitData``."""
     import datasets
 
-    ds = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=cache_dir)
-    for col in columns:
-        if col not in ds.column_names:
-            if col in ("_id", "text"):
-                raise DataError(f"{path}: records have no '{col}' field")
-            ds = ds.add_column(col, [""] * len(ds))
-    ds = ds.select_columns(list(columns))
-    odd = [c for c in columns if ds.features[c] != datasets.Value("string")]
-    if odd:
-        # Convert the decoded Python values: an Arrow cast of a mixed-type column (ids "d1" and
-        # 7 in one file) would give JSON text such as '"d1"'.
-        features = datasets.Features({c: datasets.Value("string") for c in columns})
-        ds = ds.map(
-            lambda b: {c: ["" if v is None else str(v) for v in b[c]] for c in odd},
-            batched=True,
-            features=features,
-        )
-    return ds.rename_column("_id", "id")
+    def fill(batch: dict[str, list[Any]]) -> dict[str, list[str]]:
+        # mteb joins title and text only when the title is a non-empty string; None would fail.
+        return {c: [v or "" for v in batch[c]] for c in ("title", "text")}
 
-
-def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """``query-id  corpus-id  score`` rows, tab-separated; the header line is optional (the
-    shared MS MARCO subset has none, and beir's loader would drop its first judgement)."""
-    relevant: dict[str, dict[str, int]] = {}
-    with open(path, encoding="utf-8", newline="") as f:
-        for lineno, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
-            if not row or not "".join(row).strip():
-                continue
-            try:
-                grade = int(float(row[-1]))
-            except ValueError:
-                if lineno == 1:
-                    continue  # header
-                raise DataError(
-                    f"{path}:{lineno}: relevance grade {row[-1]!r} is not a number"
-                ) from None
-            if len(row) < 3:
-                raise DataError(f"{path}:{lineno}: expected 3 tab-separated columns")
-            relevant.setdefault(row[0], {})[row[1]] = grade
-    return relevant
-
-
-def _load_split(path: Path, split: str, cache_dir: str | None) -> dict[str, Any]:
-    corpus = _read_jsonl(path / "corpus.jsonl", ("_id", "title", "text"), cache_dir)
-    # mteb joins title and text only when the title is a non-empty string; None would fail.
-    corpus = corpus.map(lambda r: {"title": r["title"] or "", "text": r["text"] or ""})
-    queries = _read_jsonl(path / "queries.jsonl", ("_id", "text"), cache_dir)
-    relevant = _read_qrels(path / "qrels" / f"{split}.tsv")
-    # As mteb's RetrievalDatasetLoader.load: keep the queries that have qrels rows.
-    keep = [i for i, q in enumerate(queries["id"]) if q in relevant]
+    corpus = coll.corpus.dataset.map(fill, batched=True).rename_column("_id", "id")
+    # As mteb's RetrievalDatasetLoader.load: keep the queries that have qrels rows, in file
+    # order (evalkit scores only those with a positive one; the README says why).
+    kept = [q for q in coll.queries if q in coll.qrels]
+    queries = datasets.Dataset.from_dict({"id": kept, "text": [coll.queries[q] for q in kept]})
     return {
         "corpus": corpus,
-        "queries": queries.select(keep),
-        "relevant_docs": relevant,
+        "queries": queries,
+        "relevant_docs": {q: dict(d) for q, d in coll.qrels.items()},
         "top_ranked": None,
     }
 
@@ -115,14 +76,15 @@ def local_retrieval_task(
     ignore_identical_ids: bool = False,
     eval_langs: tuple[str, ...] = ("eng-Latn",),
     main_score: str = "ndcg_at_10",
-    cache_dir: str | Path | None = None,
 ) -> Any:
     """An mteb ``AbsTaskRetrieval`` instance over the BEIR folder ``path`` (one split).
 
     ``ignore_identical_ids`` is mteb's task attribute of that name (off by default, as in
-    mteb). ``cache_dir`` is where ``datasets`` keeps its Arrow copy of the files. The task's
-    dataset revision is the files' SHA-256 fingerprint, so mteb's result cache tells
-    different versions of a folder apart."""
+    mteb). ``name`` is the task's name (default ``Local<folder>``); the mteb adapter takes
+    token limits by it, so naming a catalog task (``MultiLongDocRetrieval``) gives its limits.
+    The task's dataset revision is the files' SHA-256 fingerprint, so mteb's result cache
+    tells different versions of a folder apart. Bad files fail in ``load_data`` with
+    evalkit's :class:`~evalkit.errors.DataError`, naming the file and line."""
     _require_mteb()
     from mteb.abstasks.retrieval import AbsTaskRetrieval
     from mteb.abstasks.task_metadata import TaskMetadata
@@ -146,13 +108,13 @@ def local_retrieval_task(
         eval_langs=list(eval_langs),
         main_score=main_score,
     )
-    cache = str(cache_dir) if cache_dir is not None else None
 
     def load_data(self: Any, num_proc: int | None = None, **kwargs: Any) -> None:
         # Replaces AbsTaskRetrieval.load_data, which would ask the Hub for these configs.
         if self.data_loaded:
             return
-        self.dataset = {"default": {split: _load_split(path, split, cache)}}
+        coll = load_beir_dir(path, split, ignore_identical_ids=ignore_identical_ids)
+        self.dataset = {"default": {split: split_data(coll)}}
         self.dataset_transform(num_proc=num_proc)
         self.data_loaded = True
 
@@ -167,3 +129,58 @@ def local_retrieval_task(
         },
     )
     return cls()
+
+
+def mteb_task_from_local_copy(
+    task_name: str, path: str | Path, *, languages: list[str] | None = None, **filters: Any
+) -> Any:
+    """mteb's own retrieval task ``task_name``, reading ``path`` instead of its Hub repository.
+
+    ``path`` is a local copy of the repository (``README.md`` declaring the ``corpus``,
+    ``queries`` and qrels configs, and their files, as the Hub holds them); mteb's
+    ``RetrievalDatasetLoader`` opens it with ``datasets.load_dataset(path, config)``, which
+    reads a local folder as it reads the Hub. Everything else (splits, subsets, identical-ids
+    rule, scoring) is the task's own. ``languages`` and ``filters`` go to ``mteb.get_task``."""
+    _require_mteb()
+    import mteb
+
+    from evalkit.hub import manifest_fingerprint
+
+    path = Path(path)
+    if not (path / "README.md").is_file():
+        raise DataError(
+            f"{path}: not a local copy of a Hub dataset repository (no README.md declaring "
+            "its configs)"
+        )
+    task = mteb.get_task(task_name, languages=languages, **filters)
+    metadata = task.metadata.model_copy(deep=True)
+    # A local copy has no Hub commit (datasets ignores the revision for a folder); names, sizes
+    # and times of its files tell copies apart in mteb's result cache without reading GBs.
+    version = manifest_fingerprint([path])
+    metadata.dataset["path"] = str(_versioned_link(path, version))
+    metadata.dataset["revision"] = version
+    task.metadata = metadata  # the instance's copy: the task class keeps its Hub path
+    return task
+
+
+def _versioned_link(path: Path, version: str) -> Path:
+    """A link to ``path`` whose name includes its location and ``version``.
+
+    ``datasets`` caches a local folder's configs under the folder's *name* and config name,
+    not its location or contents: a second folder called ``scifact`` (or this one, edited)
+    would be served the first one's Arrow copy. A link named ``scifact-<hash>`` gives each
+    version of each copy its own cache entry."""
+    import hashlib
+
+    from evalkit.cache import default_cache_dir
+
+    target = path.resolve()
+    key = hashlib.sha256(f"{target}\0{version}".encode()).hexdigest()[:16]
+    link = default_cache_dir().parent / "mteb-local-copies" / f"{path.name}-{key}"
+    try:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(target, target_is_directory=True)
+    except OSError as e:
+        raise DataError(f"{path}: cannot link it as {link} for mteb's loader ({e})") from None
+    return link
