@@ -143,7 +143,7 @@ class Locator:
         for path in self.candidates(repo_id):
             if path.is_dir():
                 self.local_paths.append(path)
-                return str(path), None
+                return str(versioned_link(path, manifest_fingerprint([path]))), None
         raise _Unavailable(" or ".join(str(p) for p in self.candidates(repo_id)))
 
     def folder(self, repo_id: str, revision: str | None, patterns: list[str]) -> Path:
@@ -596,6 +596,28 @@ READERS: dict[str, Reader] = {
 
 # --------------------------------------------------------------------------------------------
 # The registered loader
+
+
+def versioned_link(path: Path, version: str) -> Path:
+    """A link to ``path`` whose name includes its location and ``version``.
+
+    ``datasets`` caches a local folder's configs under the folder's *name* and config name,
+    not its location or contents: a second folder called ``scifact`` (or this one, edited)
+    would be served the first one's Arrow copy. A link named ``scifact-<hash>`` gives each
+    version of each copy its own cache entry."""
+    target = path.resolve()
+    key = hashlib.sha256(f"{target}\0{version}".encode()).hexdigest()[:16]
+    root = os.environ.get("EVALKIT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "evalkit"
+    )
+    link = Path(root) / "local-copies" / f"{path.name}-{key}"
+    try:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(target, target_is_directory=True)
+    except OSError as e:
+        raise DataError(f"{path}: cannot link it as {link} for the datasets loader ({e})") from None
+    return link
 
 
 def manifest_fingerprint(paths: list[Path]) -> str:

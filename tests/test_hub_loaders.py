@@ -500,3 +500,18 @@ def test_cli_offline_error_is_one_line_without_traceback(tmp_path: Path) -> None
     errors = [ln for ln in lines if ln.startswith("error:")]
     assert len(errors) == 1, proc.stderr
     assert "scifact" in errors[0] and "--data-dir" in errors[0]
+
+
+def test_two_data_dirs_with_same_named_copies_are_not_confused(tmp_path: Path) -> None:
+    """datasets caches a local folder by its name: two --data-dir folders each holding a
+    ``scifact`` copy with different qrels must each be read as they are."""
+    a = write_mteb_single(tmp_path / "a" / "scifact")
+    b = write_mteb_single(tmp_path / "b" / "scifact")
+    with open(b / "qrels" / "test.jsonl", "w", encoding="utf-8") as f:
+        f.write(json.dumps({"query-id": 1, "corpus-id": 102, "score": 2}) + "\n")
+    first = load(_task("beir", "scifact"), tmp_path / "a")
+    second = load(_task("beir", "scifact"), tmp_path / "b")
+    assert first.qrels == {"1": {"100": 1}, "2": {"101": 2, "102": 0}}
+    assert second.qrels == {"1": {"102": 2}}
+    assert first.source["fingerprint"] != second.source["fingerprint"]
+    assert a != b

@@ -157,7 +157,7 @@ def model_meta_for(spec: ModelSpec, encoder: Encoder | None = None) -> ModelMeta
         public_training_data=None,
         framework=["PyTorch", "Transformers"],
         reference=eff.reference,
-        similarity_fn_name="cosine" if eff.similarity == "cosine" else "dot",
+        similarity_fn_name="dot" if eff.similarity == "dot" else "cosine",
         use_instructions=bool(eff.query_prefix or eff.doc_prefix),
         training_datasets=None,
         citation=eff.citation,

@@ -144,7 +144,7 @@ def mteb_task_from_local_copy(
     _require_mteb()
     import mteb
 
-    from evalkit.hub import manifest_fingerprint
+    from evalkit.hub import manifest_fingerprint, versioned_link
 
     path = Path(path)
     if not (path / "README.md").is_file():
@@ -157,30 +157,7 @@ def mteb_task_from_local_copy(
     # A local copy has no Hub commit (datasets ignores the revision for a folder); names, sizes
     # and times of its files tell copies apart in mteb's result cache without reading GBs.
     version = manifest_fingerprint([path])
-    metadata.dataset["path"] = str(_versioned_link(path, version))
+    metadata.dataset["path"] = str(versioned_link(path, version))
     metadata.dataset["revision"] = version
     task.metadata = metadata  # the instance's copy: the task class keeps its Hub path
     return task
-
-
-def _versioned_link(path: Path, version: str) -> Path:
-    """A link to ``path`` whose name includes its location and ``version``.
-
-    ``datasets`` caches a local folder's configs under the folder's *name* and config name,
-    not its location or contents: a second folder called ``scifact`` (or this one, edited)
-    would be served the first one's Arrow copy. A link named ``scifact-<hash>`` gives each
-    version of each copy its own cache entry."""
-    import hashlib
-
-    from evalkit.cache import default_cache_dir
-
-    target = path.resolve()
-    key = hashlib.sha256(f"{target}\0{version}".encode()).hexdigest()[:16]
-    link = default_cache_dir().parent / "mteb-local-copies" / f"{path.name}-{key}"
-    try:
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.is_symlink():
-            link.symlink_to(target, target_is_directory=True)
-    except OSError as e:
-        raise DataError(f"{path}: cannot link it as {link} for mteb's loader ({e})") from None
-    return link
