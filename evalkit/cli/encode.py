@@ -92,12 +92,18 @@ def encode(
     check = getattr(encoder, "check_dim", None)
     if dim is not None and callable(check):
         check(dim)  # fail before encoding, not after
-    if max_length:
-        encoder.max_query_length = encoder.max_doc_length = max_length
+    limit = getattr(encoder, "length_limit", None)
+    if max_length and limit and max_length > limit:
+        raise EvalkitError(f"--max-length {max_length}: {model} takes at most {limit} tokens")
     if kind == "query":
-        emb = encoder.encode_queries(items, dim=dim, batch_size=batch_size)  # type: ignore[arg-type]
+        emb = encoder.encode_queries(
+            items,  # type: ignore[arg-type]
+            dim=dim,
+            batch_size=batch_size,
+            max_length=max_length,
+        )
     else:
-        emb = encoder.encode_documents(items, dim=dim, batch_size=batch_size)
+        emb = encoder.encode_documents(items, dim=dim, batch_size=batch_size, max_length=max_length)
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     atomic_write(output, lambda f: np.save(f, emb))
     ids_file = ids_path_for(output)
