@@ -28,7 +28,7 @@ err_console = Console(stderr=True)
 console = Console()
 
 # Command modules; each does ``@app.command(...)`` at import.
-_COMMANDS = ("run", "encode", "check_model", "suites", "models", "report")
+_COMMANDS = ("run", "encode", "check_model", "suites", "models", "report", "compare", "export")
 
 
 def _register() -> None:
