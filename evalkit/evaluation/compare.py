@@ -209,8 +209,9 @@ def compare(
             x.status = _status(x.diff, x.p_holm, tolerance, alpha)
     if allow_settings_mismatch:
         notes.append("settings may differ between BASELINE and CURRENT (--allow-settings-mismatch)")
+    mains = sorted({r.dataset.get("main_metric", "ndcg_at_10") for r in (*base.values(),)})
     return Comparison(
-        metric or "main metric",
+        metric or ", ".join(mains),
         tolerance,
         alpha,
         lines,
@@ -226,11 +227,11 @@ def _models(records: Sequence[ResultRecord]) -> str:
 
 
 def _status(diff: float, p: float | None, tolerance: float, alpha: float | None) -> str:
-    # Exactly at the tolerance is not beyond it (the edge a test pins down).
+    # Exactly at the tolerance is not beyond it; 1e-9 absorbs the float error of x100.
     significant = alpha is None or (p is not None and not math.isnan(p) and p < alpha)
-    if diff < -tolerance and significant:
+    if diff < -tolerance - 1e-9 and significant:
         return "regressed"
-    if diff > tolerance and significant:
+    if diff > tolerance + 1e-9 and significant:
         return "improved"
     return "ok"
 

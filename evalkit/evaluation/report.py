@@ -126,14 +126,15 @@ def build_report(
         headers,
         body,
         [False] + [True] * (len(headers) - 1),
-        "* = incomplete suite, averaged over n of its expected (dataset, language) results; "
-        "it is not the suite's number and gets no difference to the paper. "
+        "An asterisk marks an incomplete suite, averaged over n of its expected (dataset, "
+        "language) results: it is not the suite's number and gets no difference to the paper. "
         "paper = the reference table; Δ = evalkit - paper.",
     )
     tables = [t1]
 
     # Per-dataset tables, one per suite, every registered dataset listed (missing ones show).
     by_dataset = dataset_cells(items)
+    by_language = language_cells(items)
     for suite in (*PAPER_COLUMNS, *others):
         order = [name for name, _ in _registered_order(suite)]
         present = sorted({d for (s, d) in by_dataset if s == suite})
@@ -160,9 +161,7 @@ def build_report(
             )
         )
 
-    # Per-language tables for datasets with languages or subsets (MIRACL, MLDR, XPQA).
-    by_language = language_cells(items)
-    for suite in (*PAPER_COLUMNS, *others):
+        # Per-language tables for datasets with languages or subsets (MIRACL, MLDR, XPQA).
         registered = dict(_registered_order(suite))
         for (s, name), langs in sorted(by_language.items()):
             if s != suite:
