@@ -178,3 +178,31 @@ def test_bad_input_exits_2(baseline: Path, tmp_path: Path, capsys) -> None:
     ).write(other)
     code, _, err = _compare(capsys, str(baseline), str(other))
     assert code == 2 and "nothing to compare" in err
+
+
+def test_ci_workflow_passes_on_a_fresh_run_against_its_stored_baseline(
+    tmp_path: Path, capsys
+) -> None:
+    """The shipped workflow's own settings and baselines: a fresh BM25 run of its suite
+    compares clean (fails when the record format or BM25's scores drift from the baseline)."""
+    import yaml
+
+    import evalkit
+
+    repo = Path(__file__).resolve().parents[1]
+    wf = yaml.safe_load((repo / ".github" / "workflows" / "evalkit-regression.yml").read_text())
+    env = wf["env"]
+    baseline = repo / env["BASELINE"]
+    assert {r.model["name"] for r in load_results(baseline)} == set(env["MODELS"].split())
+    evalkit.evaluate("bm25", env["SUITE"], output_dir=tmp_path / "current")
+    code, out, err = _compare(
+        capsys,
+        str(baseline / "bm25"),
+        str(tmp_path / "current"),
+        "--tolerance",
+        env["TOLERANCE"],
+        "--alpha",
+        env["ALPHA"],
+    )
+    assert code == 0, out + err
+    assert "| demo | demo | 65.98 | 65.98 | +0.00 |" in out

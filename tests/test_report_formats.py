@@ -135,3 +135,65 @@ def test_bad_format_and_out_without_format(runs: Path, tmp_path: Path, capsys) -
         with pytest.raises(SystemExit) as e:
             main(["report", str(runs), *args])
         assert e.value.code == 2 and "--" in capsys.readouterr().err
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not CHROMIUM.is_file(), reason="no headless browser at /usr/bin/chromium")
+def test_html_renders_in_a_headless_browser(runs: Path, tmp_path: Path) -> None:
+    """Chromium, with the network off, renders the one-file report: every table is in the DOM,
+    every figure decodes (the screenshot holds matplotlib's bar colour, which the page's own
+    CSS never uses)."""
+    html_file = tmp_path / "report.html"
+    main(["report", str(runs), "-f", "html", "--out", str(html_file)])
+    page = html_file.read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    url = html_file.as_uri()
+    dom = subprocess.run(
+        [str(CHROMIUM), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    n_tables = page.count("<table")
+    figures = re.findall(r'<figure id="([^"]+)"', page)
+    assert dom.stdout.count("<table") == n_tables >= 5
+    assert dom.stdout.count("<img") == len(figures)
+    assert set(figures) == {"datasets-beir", "languages-miracl"}
+    shot = tmp_path / "shot.png"
+    p = subprocess.run(
+        [str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1400,4000", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0 and shot.is_file(), p.stderr[-2000:]
+    from PIL import Image
+
+    img = Image.open(shot).convert("RGB")
+    colours = img.getcolors(maxcolors=1 << 20) or []
+    blue = sum(n for n, (r, g, b) in colours if abs(r - 31) < 12 and abs(g - 119) < 12 and b > 160)
+    assert blue > 500  # matplotlib's first bar colour #1f77b4: the figures were drawn
+
+
+def test_score_against_dim_figure() -> None:
+    """One line per model with two or more dims; a partial suite is said to be one."""
+    from evalkit.evaluation.plots import figures
+    from evalkit.evaluation.tables import Row, Score
+
+    items = [
+        Score(Row("drama-1b", dim), "beir", "scifact", None, v)
+        for dim, v in ((256, 70.0), (768, 72.0), (None, 73.0))
+    ] + [Score(Row("bm25"), "beir", "scifact", None, 66.0)]
+    figs = {f.name: f for f in figures(items, {"drama-1b": 2048})}
+    assert set(figs) == {"dims-beir", "datasets-beir"}
+    assert "hollow = partial suite" in figs["dims-beir"].title
+    assert figs["dims-beir"].png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert figures([Score(Row("m"), "demo", "demo", None, 50.0)], {}) == []

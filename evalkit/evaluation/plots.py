@@ -74,6 +74,9 @@ def figures(
                 colour = ax.lines[-1].get_color()
                 ax.plot(d, v, "o", mfc=None if complete else "white", color=colour)
         ax.set_xscale("log", base=2)
+        dims = sorted({d for pts in lines.values() for d, _, _ in pts})
+        ax.set_xticks(dims, [str(d) for d in dims])
+        ax.minorticks_off()
         ax.set_xlabel("Matryoshka dim")
         ax.set_ylabel(f"{mt} x100")
         title = f"{COLUMN_TITLES.get(suite, suite)}: {mt} against dim"

@@ -37,7 +37,7 @@ class Cell:
         return self.n >= self.expected
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Row:
     """One table row: a model at one Matryoshka dim (``None`` = its full dim). ``settings`` is
     a short settings key, set only when one model and dim were run with several settings
@@ -46,6 +46,13 @@ class Row:
     name: str
     dim: int | None = None
     settings: str | None = None
+
+    def __lt__(self, other: Row) -> bool:
+        # full dim (None) after the truncated dims of the same model
+        def key(r: Row) -> tuple:
+            return (r.name, r.dim is None, r.dim or 0, r.settings or "")
+
+        return key(self) < key(other)
 
     @property
     def label(self) -> str:
