@@ -1,7 +1,8 @@
 """Compare two result sets (CI regression checks): per dataset and per suite average, both
 scores, the difference, and a paired significance test over per-query scores.
 
-Records are paired by (suite, dataset, split, language, dim). A pair is refused when its
+Records are paired by (suite, dataset, split, language, dim), and by model name when a side
+holds several models. A pair is refused when its
 settings (:meth:`ResultRecord.settings`) or its query sets differ, unless the caller allows
 it: a difference would then measure the change of setting or of queries, not of the code."""
 
@@ -18,7 +19,7 @@ from evalkit.evaluation.stats import TEST_NAME, holm, randomisation_test
 from evalkit.evaluation.tables import COLUMN_TITLES, model_label
 from evalkit.results import ResultRecord
 
-Key = tuple[str, str, str, str, int | None]
+Key = tuple[str, str, str, str, int | None, str]
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Line:
     status: str = "ok"
     """ok, regressed, improved, missing (baseline only), new (current only)."""
     note: str = ""
+    model: str = ""
+    """Set when a side holds several models (rows are then per model)."""
 
 
 @dataclass
@@ -71,7 +74,7 @@ class Comparison:
         )
 
 
-def _key(r: ResultRecord) -> Key:
+def _key(r: ResultRecord, by_model: bool) -> Key:
     ds = r.dataset
     dim, full = r.model.get("dim"), r.model.get("full_dim")
     return (
@@ -80,16 +83,17 @@ def _key(r: ResultRecord) -> Key:
         ds["split"],
         ds.get("language") or "",
         dim if dim and full and dim != full else None,
+        r.model["name"] if by_model else "",
     )
 
 
-def _index(records: Sequence[ResultRecord], side: str) -> dict[Key, ResultRecord]:
+def _index(records: Sequence[ResultRecord], side: str, by_model: bool) -> dict[Key, ResultRecord]:
     out: dict[Key, ResultRecord] = {}
     for r in sorted(records, key=lambda r: r.created_at or ""):
-        k = _key(r)
+        k = _key(r, by_model)
         if k in out and out[k].settings_key != r.settings_key:
             raise EvalkitError(
-                f"{side}: {_name(k)} has records of different models or settings "
+                f"{side}: {_name(k)} has records with different settings "
                 f"({model_label(out[k])} {out[k].settings_key}, {model_label(r)} "
                 f"{r.settings_key}); pass a narrower path"
             )
@@ -98,7 +102,8 @@ def _index(records: Sequence[ResultRecord], side: str) -> dict[Key, ResultRecord
 
 
 def _name(k: Key) -> str:
-    return f"{k[1]}" + (f"/{k[3]}" if k[3] else "") + f" ({k[2]})" + (f" @{k[4]}" if k[4] else "")
+    where = f"{k[1]}" + (f"/{k[3]}" if k[3] else "") + f" ({k[2]})"
+    return (f"{k[5]} on " if k[5] else "") + where + (f" @{k[4]}" if k[4] else "")
 
 
 def _diff_fields(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
@@ -129,7 +134,13 @@ def compare(
         raise EvalkitError(f"--tolerance {tolerance}: must be >= 0 (nDCG points)")
     if alpha is not None and not 0 < alpha < 1:
         raise EvalkitError(f"--alpha {alpha}: must be between 0 and 1")
-    base, cur = _index(baseline, "BASELINE"), _index(current, "CURRENT")
+    # One model a side: pair whatever the names (A/B runs of two models, with
+    # --allow-settings-mismatch); several: pair each model with itself.
+    by_model = (
+        len({r.model["name"] for r in baseline}) > 1 or len({r.model["name"] for r in current}) > 1
+    )
+    base = _index(baseline, "BASELINE", by_model)
+    cur = _index(current, "CURRENT", by_model)
     if not set(base) & set(cur):
         raise EvalkitError(
             "BASELINE and CURRENT share no (dataset, split, language, dim): nothing to compare"
@@ -137,7 +148,7 @@ def compare(
     lines: list[Line] = []
     diffs: dict[Key, list[float]] = {}
     notes: list[str] = []
-    for k in sorted(set(base) | set(cur), key=lambda k: (k[0], k[1], k[3], k[4] or 0, k[2])):
+    for k in sorted(set(base) | set(cur), key=lambda k: (k[0], k[1], k[5], k[3], k[4] or 0, k[2])):
         b, c = base.get(k), cur.get(k)
         m = metric or (b or c).dataset.get("main_metric", "ndcg_at_10")  # type: ignore[union-attr]
         if b is None or c is None:
@@ -153,6 +164,7 @@ def compare(
                     None,
                     status="missing" if c is None else "new",
                     note="not in CURRENT" if c is None else "not in BASELINE",
+                    model=k[5],
                 )
             )
             continue
@@ -191,7 +203,9 @@ def compare(
         diffs[k] = d
         vb, vc = 100 * b.scores[m], 100 * c.scores[m]
         p = randomisation_test(d, n_resamples, seed) if d else None
-        lines.append(Line(k[0], k[1], k[3] or None, vb, vc, vc - vb, len(d), p, note=note))
+        lines.append(
+            Line(k[0], k[1], k[3] or None, vb, vc, vc - vb, len(d), p, note=note, model=k[5])
+        )
 
     tested = [x for x in lines if x.p is not None]
     for x, adj in zip(tested, holm([x.p for x in tested])):  # type: ignore[misc]
@@ -244,8 +258,9 @@ def _suite_lines(
 ) -> list[Line]:
     """Suite averages over the datasets both sides hold (a dataset's languages first)."""
     out = []
-    for suite in sorted({x.suite for x in lines}):
-        paired = [x for x in lines if x.suite == suite and x.diff is not None]
+    for suite, model in sorted({(x.suite, x.model) for x in lines}):
+        mine = [x for x in lines if x.suite == suite and x.model == model]
+        paired = [x for x in mine if x.diff is not None]
         if not paired:
             continue
         by_ds: dict[str, list[Line]] = {}
@@ -259,18 +274,17 @@ def _suite_lines(
         vb, vc = avg("baseline"), avg("current")
         # strata: one per (dataset, language), weighted as the suite average weighs them
         # (datasets equally, a dataset's languages equally within it)
-        keys = [k for k in diffs if k[0] == suite and diffs[k]]
+        keys = [k for k in diffs if k[0] == suite and k[5] == model and diffs[k]]
         n_lang = {ds: sum(1 for k in keys if k[1] == ds) for ds in {k[1] for k in keys}}
         strata = [diffs[k] for k in keys]
         weights = [1.0 / (len(n_lang) * n_lang[k[1]]) for k in keys]
         p = randomisation_test(strata, n_resamples, seed, weights) if strata else None
-        n_missing = sum(1 for x in lines if x.suite == suite and x.status == "missing")
+        n_missing = sum(1 for x in mine if x.status == "missing")
         note = f"over {len(by_ds)} datasets both hold" + (
             f"; {n_missing} missing from CURRENT" if n_missing else ""
         )
-        out.append(
-            Line(suite, "average", None, vb, vc, vc - vb, sum(len(s) for s in strata), p, note=note)
-        )
+        n = sum(len(s) for s in strata)
+        out.append(Line(suite, "average", None, vb, vc, vc - vb, n, p, note=note, model=model))
     return out
 
 
@@ -307,20 +321,23 @@ def to_markdown(cmp: Comparison) -> str:
         f"metric: {cmp.metric} (x100)",
         "",
     ]
+    per_model = any(x.model for x in cmp.lines)
     for title, rows in (("Suite averages", cmp.suites), ("Datasets", cmp.lines)):
         if not rows:
             continue
         out += [
             f"#### {title}",
             "",
-            "| suite | dataset | baseline | current | Δ | queries | p | p (Holm) | status |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---|",
+            ("| model " if per_model else "")
+            + "| suite | dataset | baseline | current | Δ | queries | p | p (Holm) | status |",
+            ("|---" if per_model else "") + "|---|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for x in rows:
             name = x.dataset + (f"/{x.language}" if x.language else "")
             status = _ICON.get(x.status, x.status) + (f" ({x.note})" if x.note else "")
             out.append(
-                f"| {COLUMN_TITLES.get(x.suite, x.suite)} | {name} | {_num(x.baseline)} | "
+                (f"| {x.model} " if per_model else "")
+                + f"| {COLUMN_TITLES.get(x.suite, x.suite)} | {name} | {_num(x.baseline)} | "
                 f"{_num(x.current)} | {_num(x.diff, '+.2f')} | {x.n_queries or '–'} | "
                 f"{_p(x.p)} | {_p(x.p_holm)} | {status} |"
             )
