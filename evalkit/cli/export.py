@@ -46,5 +46,7 @@ def export_mteb(
         raise EvalkitError("no record can be submitted to the mteb leaderboard (reasons above)")
     for line in result.partial:
         err_console.print(f"incomplete: {escape(line)}", soft_wrap=True)
+    for line in result.warnings:
+        err_console.print(f"warning: {escape(line)}", soft_wrap=True)
     tasks = sum(p.suffix == ".json" and p.name != "model_meta.json" for p in result.written)
     console.print(f"wrote {tasks} task results under {out}", soft_wrap=True)

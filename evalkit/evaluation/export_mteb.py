@@ -38,6 +38,7 @@ class Export:
     refused: list[Refused] = field(default_factory=list)
     partial: list[str] = field(default_factory=list)
     """Tasks exported with only some of their subsets (mteb averages them as incomplete)."""
+    warnings: list[str] = field(default_factory=list)
 
 
 def _mteb() -> Any:
@@ -168,6 +169,11 @@ def export_mteb(
     out_dir = Path(out_dir)
     for (hf_id, rev), tasks in sorted(groups.items()):
         folder = out_dir / hf_id.replace("/", "__").replace(" ", "_") / rev
+        if rev == NO_REVISION:
+            result.warnings.append(
+                f"{hf_id}: no model revision recorded, written under {NO_REVISION}; the "
+                "results repository expects the Hub commit (evalkit run --revision)"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         run_settings: list[dict[str, Any]] = []
         for name, entries in sorted(tasks.items()):
