@@ -41,7 +41,7 @@ err_console = Console(stderr=True)
 console = Console()
 
 # Command modules; each does ``@app.command(...)`` at import.
-_COMMANDS = ("run", "encode", "check_model", "suites", "models", "report")
+_COMMANDS = ("run", "encode", "check_model", "suites", "models", "report", "compare", "export")
 
 INTERRUPTED_MESSAGE = (
     "interrupted: finished shards stay in the embedding cache and completed records in the "

@@ -1,4 +1,4 @@
-"""``evalkit report``: suite averages from result records, and checks against references."""
+"""``evalkit report``: paper tables from result records, in five formats, with plots."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import typer
 
 from evalkit.cli import app, console
 
+PAPER_TABLE = Path(__file__).resolve().parents[2] / "results" / "paper" / "drama_table1.csv"
+
 
 @app.command("report")
 def report(
@@ -15,13 +17,24 @@ def report(
         None, help="Record files or directories (default: results/runs)."
     ),
     reference: Path = typer.Option(
-        None, "--reference", "-r", help="Reference CSV, e.g. results/paper/drama_table1.csv."
+        None,
+        "--reference",
+        "-r",
+        help="Reference CSV (default: the paper's Table 1, results/paper/drama_table1.csv).",
     ),
+    no_reference: bool = typer.Option(False, "--no-reference", help="No paper column."),
     metric: str = typer.Option(
         None, "--metric", help="Score to average (default: each dataset's main metric, nDCG@10)."
     ),
     include_sampled: bool = typer.Option(
         False, "--include-sampled", help="Also average --max-queries runs."
+    ),
+    fmt: str = typer.Option(
+        "terminal", "--format", "-f", help="terminal, md, csv, latex (booktabs) or html."
+    ),
+    out: Path = typer.Option(None, "--out", "-o", help="Write to this file (default: stdout)."),
+    plots: Path = typer.Option(
+        None, "--plots", help="Also write the figures as PNG files into this directory."
     ),
     ok: float = typer.Option(0.05, "--ok", help="|diff| (points) that counts as OK."),
     okish: float = typer.Option(0.5, "--okish", help="|diff| (points) that counts as OKish."),
@@ -29,20 +42,24 @@ def report(
         False, "--fail-on-regression", help="Exit 1 when a complete suite is FAIL."
     ),
 ) -> None:
-    """A table laid out like the paper's Table 1 (suite averages, x100)."""
-    from rich.table import Table
-
+    """Tables laid out like the paper's Table 1 (suite averages, x100), then per dataset and
+    per language. HTML is one self-contained file with the figures inline."""
     from evalkit.errors import EvalkitError
-    from evalkit.metrics import canonical
-    from evalkit.report import (
-        COLUMN_TITLES,
-        PAPER_COLUMNS,
+    from evalkit.evaluation.report import FORMATS, build_report, render, rich_tables
+    from evalkit.evaluation.tables import (
+        check_metric,
         load_reference,
-        regression_checks,
-        suite_table,
+        no_check_reason,
+        scores,
+        suite_cells,
     )
+    from evalkit.metrics import canonical
     from evalkit.results import load_results
 
+    if fmt not in FORMATS:
+        raise EvalkitError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if out is not None and fmt == "terminal":
+        raise EvalkitError("--out needs --format md, csv, latex or html")
     paths = paths or [Path("results/runs")]
     for p in paths:
         if not p.exists():
@@ -50,52 +67,56 @@ def report(
     records = load_results(paths)
     if not records:
         raise EvalkitError(f"no result records under {', '.join(map(str, paths))}")
-    # The paper's columns first, then any other suite the records hold (demo, local folders).
-    others = sorted({r.dataset.get("suite") or "local" for r in records} - set(PAPER_COLUMNS))
-    columns = [*PAPER_COLUMNS, *others]
-    table = suite_table(
-        records,
-        columns=columns,
-        metric=canonical(metric) if metric else None,
-        include_sampled=include_sampled,
-    )
-
-    out = Table(
-        title="Suite averages (x100); * = incomplete suite (n/expected)", title_justify="left"
-    )
-    out.add_column("model")
-    for c in columns:
-        out.add_column(COLUMN_TITLES.get(c, c), justify="right")
-    for model, cells in sorted(table.items()):
-        row = [model]
-        for c in columns:
-            cell = cells.get(c)
-            if cell is None:
-                row.append("-")
-            else:
-                row.append(
-                    f"{cell.value:.1f}" + ("" if cell.complete else f"* ({cell.n}/{cell.expected})")
-                )
-        out.add_row(*row)
-    console.print(out)
-    if not table:
-        console.print("no full-run records to average (sampled runs need --include-sampled)")
-    if reference is None:
-        return
-    checks = regression_checks(table, load_reference(reference), ok, okish)
-    ct = Table(title=f"Against {reference}", title_justify="left")
-    for col in ("model", "suite", "ours", "reference", "diff", "status"):
-        ct.add_column(col, justify="right" if col in ("ours", "reference", "diff") else "left")
-    colours = {"OK": "green", "OKish": "yellow", "FAIL": "red", "PARTIAL": "dim"}
-    for c in checks:
-        ct.add_row(
-            c.model,
-            COLUMN_TITLES.get(c.suite, c.suite),
-            f"{c.ours:.2f}",
-            f"{c.reference:.1f}",
-            f"{c.ours - c.reference:+.2f}",
-            f"[{colours[c.status]}]{c.status}[/]",
+    metric = canonical(metric) if metric else None
+    if metric:
+        check_metric(records, metric)
+    items = scores(records, metric=metric, include_sampled=include_sampled)
+    if not items:
+        sampled = sum(not r.is_full_run for r in records)
+        raise EvalkitError(
+            f"no record can be averaged: {sampled} of {len(records)} are sampled runs "
+            "(add --include-sampled)"
+            if sampled and not include_sampled
+            else f"no record can be averaged ({len(records)} read: other splits, or top-k "
+            "below the metric's cutoff)"
         )
-    console.print(ct if checks else "no model in the records has a reference row")
-    if fail_on_regression and any(c.status == "FAIL" for c in checks):
+    if reference is None and not no_reference and PAPER_TABLE.is_file():
+        reference = PAPER_TABLE
+    refs = load_reference(reference) if reference is not None and not no_reference else []
+    rep = build_report(items, refs, metric, ok, okish)
+    if plots is not None or fmt == "html":
+        from evalkit.evaluation.plots import figures
+
+        full_dims = {
+            r.model["name"]: r.model["full_dim"] for r in records if r.model.get("full_dim")
+        }
+        rep.figures = figures(items, full_dims, metric)
+        if plots is not None:
+            plots.mkdir(parents=True, exist_ok=True)
+            for f in rep.figures:
+                (plots / f"{f.name}.png").write_bytes(f.png)
+
+    if fmt == "terminal":
+        # Redirected output (CI logs, pipes) is as wide as the widest table: rich would cut
+        # the cells to 80 columns otherwise.
+        con = console
+        if not console.is_terminal:
+            from rich.console import Console
+
+            con = Console(file=console.file, width=100_000, color_system=None)
+        for t in rich_tables(rep):
+            con.print(t)
+        for n in rep.notes:
+            con.print(n, soft_wrap=True)
+    elif out is None:
+        typer.echo(render(rep, fmt), nl=False)
+    else:
+        from evalkit.results import atomic_write_text
+
+        atomic_write_text(out, render(rep, fmt))
+        console.print(f"wrote {out}", soft_wrap=True)
+    if refs and not rep.checks:
+        cells = {r.label: c for r, c in suite_cells(items).items()}
+        console.print(no_check_reason(cells, refs), soft_wrap=True, highlight=False)
+    if fail_on_regression and any(c.status == "FAIL" for c in rep.checks):
         raise typer.Exit(1)

@@ -1,0 +1,79 @@
+"""``evalkit compare BASELINE CURRENT``: regression check with a paired significance test.
+
+Exit status: 0 no regression, 1 a regression beyond --tolerance (and, with --alpha, a
+significant one) or a dataset missing from CURRENT, 2 bad input (incl. refused pairs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from evalkit.cli import app
+
+
+@app.command("compare")
+def compare(
+    baseline: Path = typer.Argument(..., help="Baseline records (file or directory)."),
+    current: Path = typer.Argument(..., help="Current records (file or directory)."),
+    tolerance: float = typer.Option(
+        0.5, "--tolerance", help="Allowed drop, in points of the metric x100 (nDCG points)."
+    ),
+    alpha: float = typer.Option(
+        None, "--alpha", help="Also require significance: Holm-adjusted p below this."
+    ),
+    metric: str = typer.Option(None, "--metric", help="Score to compare (default: main metric)."),
+    fmt: str = typer.Option("md", "--format", "-f", help="md (pull-request comment) or json."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the --format output here."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the JSON result here."),
+    allow_settings_mismatch: bool = typer.Option(
+        False, "--allow-settings-mismatch", help="Compare records whose settings differ."
+    ),
+    allow_query_mismatch: bool = typer.Option(
+        False,
+        "--allow-query-mismatch",
+        help="Compare records whose query sets or data differ (tests the shared queries).",
+    ),
+    resamples: int = typer.Option(10_000, "--resamples", help="Randomisation test resamples."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the randomisation test."),
+) -> None:
+    """Per dataset and suite average: both scores, the difference, and a paired randomisation
+    test over per-query scores (Holm-adjusted across datasets)."""
+    from evalkit.errors import EvalkitError
+    from evalkit.evaluation.compare import compare as run_compare
+    from evalkit.evaluation.compare import to_json, to_markdown
+    from evalkit.metrics import canonical
+    from evalkit.results import atomic_write_text, load_results
+
+    if fmt not in ("md", "json"):
+        raise EvalkitError(f"--format {fmt!r}: expected md or json")
+    if resamples < 1:
+        raise EvalkitError(f"--resamples {resamples}: must be at least 1")
+    sides = []
+    for name, p in (("BASELINE", baseline), ("CURRENT", current)):
+        if not p.exists():
+            raise EvalkitError(f"{name} {p}: no such file or directory")
+        records = load_results(p)
+        if not records:
+            raise EvalkitError(f"{name} {p}: no result records")
+        sides.append(records)
+    cmp = run_compare(
+        sides[0],
+        sides[1],
+        metric=canonical(metric) if metric else None,
+        tolerance=tolerance,
+        alpha=alpha,
+        allow_settings_mismatch=allow_settings_mismatch,
+        allow_query_mismatch=allow_query_mismatch,
+        n_resamples=resamples,
+        seed=seed,
+    )
+    text = to_markdown(cmp) if fmt == "md" else to_json(cmp)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write_text(out, text)
+    if json_out is not None:
+        atomic_write_text(json_out, to_json(cmp))
+    if cmp.exit_code:
+        raise typer.Exit(cmp.exit_code)

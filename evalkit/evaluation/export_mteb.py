@@ -1,0 +1,221 @@
+"""Export records in the layout of mteb's results repository (embeddings-benchmark/results):
+
+    {out}/{org}__{model}/{revision}/{Task}.json     mteb's TaskResult, one per task
+    {out}/{org}__{model}/{revision}/model_meta.json  mteb's ModelMeta
+    {out}/{org}__{model}/{revision}/run_settings.jsonl  (task, splits, subsets, settings, versions)
+
+Task files are written by mteb's own ``TaskResult`` from the installed mteb's task metadata,
+so subsets, languages and the dataset revision are mteb's. A record that is not what mteb
+would have scored is refused with the reason: sampled queries, a dataset mteb has no task
+for, another dataset revision or split or subset, another identical-ids rule, a shorter
+ranked list, a truncated Matryoshka dim, a model without a Hub id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import EvalkitError
+from evalkit.evaluation.tables import model_label
+from evalkit.results import ResultRecord, atomic_write_text
+
+NO_REVISION = "no_revision_available"  # mteb's own folder name for a model without one
+MTEB_TOP_K = 1000
+
+
+@dataclass
+class Refused:
+    record: str
+    reason: str
+
+
+@dataclass
+class Export:
+    written: list[Path] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    partial: list[str] = field(default_factory=list)
+    """Tasks exported with only some of their subsets (mteb averages them as incomplete)."""
+    warnings: list[str] = field(default_factory=list)
+
+
+def _mteb() -> Any:
+    try:
+        import mteb
+    except ModuleNotFoundError:
+        raise EvalkitError(
+            "evalkit export mteb needs mteb (pip install 'evalkit[peers]'): the tasks' "
+            "subsets, languages and revisions come from it"
+        ) from None
+    return mteb
+
+
+def _spec(r: ResultRecord) -> Any:
+    from evalkit.suites import suites
+
+    suite = suites().get(r.dataset.get("suite") or "")
+    if suite is None:
+        return None
+    return next((d for d in suite.datasets if d.name == r.dataset["name"]), None)
+
+
+def _describe(r: ResultRecord) -> str:
+    ds = r.dataset
+    lang = ds.get("language")
+    return f"{model_label(r)} on {ds['name']}" + (f"/{lang}" if lang else "") + f" ({ds['split']})"
+
+
+def check(r: ResultRecord, mteb: Any) -> tuple[Any, str] | str:
+    """``(mteb task, hf_subset)`` for a submittable record, else the reason it is not."""
+    ds, m = r.dataset, r.model
+    if ds.get("sampled_queries"):
+        n = ds["sampled_queries"].get("n")
+        return f"sampled queries (--max-queries {n}): the leaderboard needs every query"
+    spec = _spec(r)
+    if spec is None or not spec.mteb_task:
+        return f"dataset {ds['name']} (suite {ds.get('suite') or 'local'}) is not an mteb task"
+    try:
+        task = mteb.get_task(spec.mteb_task)
+    except Exception:  # mteb raises KeyError/ValueError variants across versions
+        return f"mteb {mteb.__version__} has no task {spec.mteb_task}"
+    meta = task.metadata
+    src = ds.get("source") or {}
+    if src.get("path") or src.get("revision") != meta.revision:
+        got = f"a local copy ({src['path']})" if src.get("path") else src.get("revision")
+        return f"dataset revision {got} is not mteb's {meta.dataset['path']}@{meta.revision}"
+    if ds["split"] not in meta.eval_splits:
+        return f"split {ds['split']} is not one mteb evaluates ({', '.join(meta.eval_splits)})"
+    subset = ds.get("language") or "default"
+    if subset not in meta.hf_subsets:
+        return f"subset {subset} is not one of {spec.mteb_task}'s ({', '.join(meta.hf_subsets)})"
+    own_rule = bool(getattr(task, "ignore_identical_ids", False))
+    if bool(ds.get("ignore_identical_ids")) != own_rule:
+        return f"identical-ids rule {ds.get('ignore_identical_ids')} differs from mteb's {own_rule}"
+    if r.top_k < MTEB_TOP_K:
+        return f"top-k {r.top_k}: mteb scores the top {MTEB_TOP_K}"
+    if meta.main_score not in r.scores:
+        return f"no {meta.main_score} (mteb's main score for {spec.mteb_task}) in the record"
+    if m.get("dim") and m.get("full_dim") and m["dim"] != m["full_dim"]:
+        return (
+            f"Matryoshka dim {m['dim']} of {m['full_dim']}: mteb's ModelMeta describes the "
+            "full-dim model"
+        )
+    hf_id = m.get("hf_id") or ""
+    if hf_id.count("/") != 1 or hf_id.startswith((".", "/", "~")):
+        return f"model {m['name']} has no Hub id (org/name): mteb names results by it"
+    return task, subset
+
+
+def _model_meta(r: ResultRecord, revision: str) -> dict[str, Any]:
+    """mteb's ModelMeta: the registered DRAMA entry, or what evalkit knows of the model."""
+    from evalkit.adapters.mteb import DRAMA_MODEL_METAS, model_meta_for
+    from evalkit.models.registry import resolve_model
+
+    hf_id = r.model["hf_id"]
+    meta = DRAMA_MODEL_METAS.get(hf_id)
+    if meta is None:
+        try:
+            spec = resolve_model(r.model["name"])
+        except EvalkitError:  # a model given by path or Hub id only
+            spec = resolve_model(hf_id)
+        meta = model_meta_for(spec)
+    meta = meta.model_copy(update={"name": hf_id, "revision": revision})
+    return json.loads(json.dumps(meta.to_dict(), default=str))
+
+
+def _settings(r: ResultRecord) -> dict[str, Any]:
+    # What changes the scores, as evalkit records it (mteb's encode_kwargs has no slot for
+    # prefixes, token limits or dtype, so they go in under evalkit's names).
+    return {"evalkit": r.settings(), "top_k": r.top_k}
+
+
+def _versions(r: ResultRecord, mteb: Any) -> dict[str, str | None]:
+    pkgs = r.environment.get("packages", {})
+    out = {p: pkgs.get(p) for p in ("torch", "sentence-transformers", "transformers")}
+    return {"mteb": mteb.__version__, **out, "flash-attn": None, "evalkit": pkgs.get("evalkit")}
+
+
+def export_mteb(
+    records: Sequence[ResultRecord], out_dir: str | Path, skip_refused: bool = False
+) -> Export:
+    """Write the submittable records; the others come back in ``Export.refused``. With any
+    refused and not ``skip_refused``, nothing is written: a submission must not silently
+    lack results its author expected to be in it."""
+    mteb = _mteb()
+    result = Export()
+    groups: dict[tuple[str, str], dict[str, list[tuple[ResultRecord, Any, str]]]] = {}
+    seen: dict[tuple, ResultRecord] = {}
+    for r in sorted(records, key=lambda r: r.created_at or ""):
+        verdict = check(r, mteb)
+        if isinstance(verdict, str):
+            result.refused.append(Refused(_describe(r), verdict))
+            continue
+        task, subset = verdict
+        rev = r.model.get("revision") or NO_REVISION
+        key = (r.model["hf_id"], rev, task.metadata.name, r.dataset["split"], subset)
+        if key in seen and seen[key].settings_key != r.settings_key:
+            raise EvalkitError(
+                f"{_describe(r)}: two records with different settings ({seen[key].settings_key}, "
+                f"{r.settings_key}); export one of them"
+            )
+        seen[key] = r
+        groups.setdefault((r.model["hf_id"], rev), {}).setdefault(task.metadata.name, []).append(
+            (r, task, subset)
+        )
+    if result.refused and not skip_refused:
+        return result
+    out_dir = Path(out_dir)
+    for (hf_id, rev), tasks in sorted(groups.items()):
+        folder = out_dir / hf_id.replace("/", "__").replace(" ", "_") / rev
+        if rev == NO_REVISION:
+            result.warnings.append(
+                f"{hf_id}: no model revision recorded, written under {NO_REVISION}; the "
+                "results repository expects the Hub commit (evalkit run --revision)"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        run_settings: list[dict[str, Any]] = []
+        for name, entries in sorted(tasks.items()):
+            latest = {(r.dataset["split"], subset): (r, task) for r, task, subset in entries}
+            task = entries[0][1]
+            scores: dict[str, dict[str, dict[str, Any]]] = {}
+            elapsed = 0.0
+            for (split, subset), (r, _) in sorted(latest.items()):
+                main = r.scores[task.metadata.main_score]
+                scores.setdefault(split, {})[subset] = {**r.scores, "main_score": main}
+                elapsed += float(r.timings.get("total_s", 0.0))
+            for split in task.metadata.eval_splits:
+                have = len(scores.get(split, {}))
+                if have and have < len(task.metadata.hf_subsets):
+                    result.partial.append(
+                        f"{name} ({split}): {have} of {len(task.metadata.hf_subsets)} subsets"
+                    )
+            tr = mteb.TaskResult.from_task_results(task, scores, evaluation_time=elapsed)
+            path = folder / f"{name}.json"
+            tr.to_disk(path)
+            result.written.append(path)
+            by_settings: dict[tuple[str, str], list[str]] = {}
+            for (split, subset), (r, _) in sorted(latest.items()):
+                by_settings.setdefault((split, r.settings_key), []).append(subset)
+            for (split, _skey), subsets in sorted(by_settings.items()):
+                r = next(x for (sp, sb), (x, _) in latest.items() if sp == split and sb in subsets)
+                run_settings.append(
+                    {
+                        "task": name,
+                        "splits": [split],
+                        "version": _versions(r, mteb),
+                        "encode_kwargs": _settings(r),
+                        "subsets": sorted(subsets),
+                    }
+                )
+        first = next(iter(tasks.values()))[0][0]
+        atomic_write_text(
+            folder / "model_meta.json", json.dumps(_model_meta(first, rev), indent=4) + "\n"
+        )
+        atomic_write_text(
+            folder / "run_settings.jsonl",
+            "".join(json.dumps(e, sort_keys=True) + "\n" for e in run_settings),
+        )
+        result.written += [folder / "model_meta.json", folder / "run_settings.jsonl"]
+    return result
