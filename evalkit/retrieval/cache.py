@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from evalkit import faults
 from evalkit.errors import EvalkitError
 
 CACHE_DTYPES = ("float32", "float16")
@@ -153,6 +154,7 @@ class ShardCache:
                     os.fsync(f.fileno())
                 digest = _file_digest(tmp)
                 size = tmp.stat().st_size
+                faults.point("shard-temp")  # killed here: a whole temp file, never published
                 os.replace(tmp, npy)
             finally:
                 tmp.unlink(missing_ok=True)
