@@ -417,6 +417,12 @@ def test_float16_cache_cold_equals_warm(tiny_model: Path, beir60: Path, tmp_path
     [f32] = evalkit.evaluate(str(tiny_model), str(beir60), output_dir=tmp_path / "c", **kw)
     assert cold.search["cache"]["bytes"] < f32.search["cache"]["bytes"] * 0.6
     assert f32.identity_key != cold.identity_key  # float16 is a setting of the record
+    # Each dtype keeps its own shards: alternating --cache-dtype encodes nothing again.
+    assert f32.search["shards"]["computed"] == 6
+    [back] = evalkit.evaluate(
+        str(tiny_model), str(beir60), cache_dtype="float16", output_dir=tmp_path / "d", **kw
+    )
+    assert back.search["shards"]["reused"] == 6 and back.scores == cold.scores
     for m, v in f32.scores.items():
         assert abs(v - cold.scores[m]) < 0.05, m
 
