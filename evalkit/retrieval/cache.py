@@ -1,12 +1,13 @@
 """The shard cache: corpus embeddings stored shard by shard, each trusted only when verified.
 
-Layout: ``<root>/<key>/shard-<start>-<stop>.npy`` with ``shard-<start>-<stop>.json`` beside it
-(its manifest: shard index, rows, width, dtype, SHA-256 of the shard's document ids and of the
-``.npy`` bytes). The ``.npy`` is written to a temporary file, fsynced and renamed, and the
-manifest is published after it, so a process killed at any instant (``kill -9`` included)
-leaves either a complete, verifiable shard or none: a resumed run loses at most the shards
-that were in flight. A shard whose file is truncated or altered, whose ids differ (a reordered
-corpus) or that holds NaN/inf fails verification and is encoded again.
+Layout: ``<root>/<key>/shard-<start>-<stop>.npy`` (``<key>-float16/`` for float16 shards) with
+``shard-<start>-<stop>.json`` beside it (its manifest: shard index, rows, width, dtype, SHA-256
+of the shard's document ids and of the ``.npy`` bytes). The ``.npy`` is written to a temporary
+file, fsynced and renamed, and the manifest is published after it, so a process killed at any
+instant (``kill -9`` included) leaves either a complete, verifiable shard or none: a resumed
+run loses at most the shards that were in flight. A shard whose file is truncated or altered,
+whose ids differ (a reordered corpus) or that holds NaN/inf fails verification and is encoded
+again.
 
 ``key`` (:func:`cache_key`) covers everything that changes the vectors: the model (id,
 resolved revision or local fingerprint, kind, dtype, pooling, normalisation, prefix, document
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from evalkit import faults
 from evalkit.errors import EvalkitError
 
 CACHE_DTYPES = ("float32", "float16")
@@ -93,7 +95,10 @@ class ShardCache:
         if dtype not in CACHE_DTYPES:
             raise EvalkitError(f"--cache-dtype {dtype!r}: expected float32 or float16")
         self.root = Path(root) if root else default_cache_dir()
-        self.dir = self.root / key
+        # float16 shards live beside the float32 ones: a run of one dtype would otherwise find
+        # the other's shards, fail their dtype check and overwrite them, so runs alternating
+        # --cache-dtype re-encoded the whole corpus every time.
+        self.dir = self.root / (key if dtype == "float32" else f"{key}-{dtype}")
         self.dtype = dtype
 
     # ---- reading -----------------------------------------------------------------------
@@ -153,6 +158,7 @@ class ShardCache:
                     os.fsync(f.fileno())
                 digest = _file_digest(tmp)
                 size = tmp.stat().st_size
+                faults.point("shard-temp")  # killed here: a whole temp file, never published
                 os.replace(tmp, npy)
             finally:
                 tmp.unlink(missing_ok=True)

@@ -256,6 +256,22 @@ class DenseRetriever:
                     stats.search_s += time.perf_counter() - t
         finally:
             prefetch.close()
+        if dist.active:
+            # The record speaks for the whole run, not for rank 0's share of the shards.
+            counts = distributed.all_reduce(
+                dist,
+                [
+                    stats.shards_reused,
+                    stats.shards_computed,
+                    stats.docs_encoded,
+                    stats.tokens_encoded,
+                ],
+            )
+            stats.shards_reused, stats.shards_computed, stats.docs_encoded = map(int, counts[:3])
+            stats.tokens_encoded = int(counts[3])
+            stats.encode_s, stats.search_s = distributed.all_reduce(
+                dist, [stats.encode_s, stats.search_s], "max"
+            )  # wall time of the slowest rank: tokens/s is then the whole run's
         runs = {}
         for d, st in states.items():
             if dist.active:

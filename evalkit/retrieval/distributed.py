@@ -91,6 +91,17 @@ def gather_topk(dist: Dist, keys, positions, k: int):
     return torch.cat(all_k, dim=1).cpu(), torch.cat(all_p, dim=1).cpu()
 
 
+def all_reduce(dist: Dist, values: list[float], op: str = "sum") -> list[float]:
+    """``values`` summed (or their ``"max"``) over the ranks, on every rank."""
+    import torch
+    import torch.distributed as tdist
+
+    dev = torch.device("cuda", dist.local_rank) if tdist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor(values, dtype=torch.float64, device=dev)
+    tdist.all_reduce(t, op=tdist.ReduceOp.SUM if op == "sum" else tdist.ReduceOp.MAX)
+    return t.cpu().tolist()
+
+
 def barrier(dist: Dist) -> None:
     if dist.active:
         import torch.distributed as tdist

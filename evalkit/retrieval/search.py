@@ -1,12 +1,20 @@
 """Exact top-k by inner product, merged shard by shard.
 
-Every (query, document) pair is scored in float32 (TF32 off), and the running top-k keeps the
+Every (query, document) pair is scored from the float32 vectors with a float64 accumulation
+rounded to float32 (:func:`pair_scores`), and the running top-k keeps the
 ``k`` best by ``(score desc, tie rank desc)``. The tie rank is the document's rank in the
 sorted list of document ids, so among equal scores the larger id wins, which is also how
 trec_eval orders ties. Both are packed into one int64 key per pair (the float's order-preserving
 bits above, the tie rank below), so the selection is a total order: the result never depends
 on shard size, batch size, the order shards are merged in or how many processes took part.
 Embeddings of cosine models are unit vectors, so the inner product is the cosine.
+
+Why float64: a float32 GEMM's result for one pair depends on the matrix shapes (BLAS picks other
+kernels and summation orders for a 1-, 3- or 60-column block), so with float32 the same pair
+scored in a shard of 10 and in a shard of 7 differed in the last bit, and duplicate documents
+in two shards were ranked by that noise instead of by id. Accumulated in float64 the shape's
+effect (~1e-16) vanishes when rounded to float32, so a pair's score is a function of its two
+vectors only.
 """
 
 from __future__ import annotations
@@ -29,6 +37,13 @@ def _sortable(scores):  # torch.Tensor float32 -> int64 whose order is the float
     s = scores.to(torch.float32) + 0.0  # -0.0 -> 0.0: equal floats get equal keys
     bits = s.view(torch.int32).to(torch.int64)
     return torch.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)
+
+
+def pair_scores(queries, docs):  # torch float32 (q, w), (m, w) -> (q, m) float32
+    """Inner products that do not depend on the block's shape (see the module docstring)."""
+    import torch
+
+    return (queries.to(torch.float64) @ docs.to(torch.float64).T).to(torch.float32)
 
 
 def _unsortable(keys):  # inverse of _sortable on the high 32 bits
@@ -124,19 +139,27 @@ def score_block(
             pos = torch.arange(start + s, start + s + d.shape[0], dtype=torch.int64)
             ranks = torch.from_numpy(np.asarray(tie_ranks[s : s + doc_chunk], dtype=np.int64))
             if n_q <= query_chunk:
-                state.push(queries @ d.T, pos, ranks)
+                state.push(pair_scores(queries, d), pos, ranks)
                 continue
             parts = []
             for qs in range(0, n_q, query_chunk):
                 sub = TopK.empty(min(query_chunk, n_q - qs), state.k, str(dev))
-                sub.push(queries[qs : qs + query_chunk] @ d.T, pos, ranks)
+                sub.push(pair_scores(queries[qs : qs + query_chunk], d), pos, ranks)
                 parts.append(sub)
             state.merge(torch.cat([p.keys for p in parts]), torch.cat([p.positions for p in parts]))
 
 
+_FAISS_SLACK = 1e-4
+"""More than faiss's float32 error on a score of unit vectors: a candidate further than this
+below the k-th cannot be in the exact top k."""
+
+
 def _faiss_block(state: TopK, queries, docs: np.ndarray, start: int, tie_ranks) -> None:
-    """faiss's flat inner-product index over one block, then the same exact merge: faiss
-    picks the block's top k itself, so the score-and-id order is applied to its candidates."""
+    """faiss's flat inner-product index picks each query's candidates in the block; they are
+    rescored with :func:`pair_scores` (so both backends give the same scores) and merged in the
+    score-and-id order. faiss breaks ties by position, so a query whose spare candidate comes
+    within :data:`_FAISS_SLACK` of its k-th (a tie group may run past the cut) is scored
+    against the whole block instead."""
     import torch
 
     try:
@@ -147,13 +170,20 @@ def _faiss_block(state: TopK, queries, docs: np.ndarray, start: int, tie_ranks) 
         ) from None
     index = faiss.IndexFlatIP(docs.shape[1])
     index.add(np.ascontiguousarray(docs, dtype=np.float32))
-    k = min(state.k + 1, len(docs))  # one spare, so a tie at the cut is seen by the merge
-    scores, idx = index.search(np.ascontiguousarray(queries.cpu().numpy()), k)
-    scores_t = torch.from_numpy(scores)
-    idx_t = torch.from_numpy(idx.astype(np.int64))
-    ranks = torch.from_numpy(np.asarray(tie_ranks, dtype=np.int64))[idx_t]
-    keys = (_sortable(scores_t) << 32) | ranks
-    state.merge(keys.to(state.keys.device), (idx_t + start).to(state.keys.device))
+    k = min(state.k + 1, len(docs))  # one spare: it tells whether a tie crosses the cut
+    found, idx = index.search(np.ascontiguousarray(queries.cpu().numpy()), k)
+    q = queries.cpu()
+    d = torch.from_numpy(np.ascontiguousarray(docs, dtype=np.float32))
+    ranks = torch.from_numpy(np.asarray(tie_ranks, dtype=np.int64))
+    rows = torch.from_numpy(idx.astype(np.int64))
+    scores = torch.stack([pair_scores(q[r : r + 1], d[rows[r]])[0] for r in range(len(q))])
+    if k < len(docs):
+        for r in np.flatnonzero(found[:, -1] >= found[:, -2] - _FAISS_SLACK):
+            full = pair_scores(q[r : r + 1], d)[0]
+            best = torch.topk((_sortable(full) << 32) | ranks, k).indices
+            rows[r], scores[r] = best, full[best]
+    keys = (_sortable(scores) << 32) | ranks[rows]
+    state.merge(keys.to(state.keys.device), (rows + start).to(state.keys.device))
 
 
 class _no_tf32:
