@@ -351,16 +351,20 @@ def test_out_of_memory_halves_and_retries(
     by_four = enc.encode_documents(texts, batch_size=4)
     real = enc._run_batch
     rows: list[int] = []
+    failures: list[int] = []
 
     def run_batch(ids, lengths, idx):
         if len(idx) > 4:
+            failures.append(len(idx))
             raise torch.OutOfMemoryError("CUDA out of memory (injected)")
         rows.extend(idx.tolist())
         return real(ids, lengths, idx)
 
     monkeypatch.setattr(enc, "_run_batch", run_batch)
     got = enc.encode_documents(texts, batch_size=32)
-    # 32 -> 16 -> 8 -> 4 and 8 -> 4: exactly the batches of --batch-size 4.
+    # 32 -> 16 -> 8 -> 4, and the batches still to run are re-planned at the halved size,
+    # so none of them fails again (before, the second batch of 8 failed once more).
+    assert failures == [32, 16, 8]
     np.testing.assert_array_equal(got, by_four)
     np.testing.assert_allclose(got, plain, atol=1e-6)
     assert sorted(rows) == list(range(40))  # none dropped, none twice

@@ -248,7 +248,8 @@ class TransformerEncoder:
             return truncate_dim(out, dim, self.dim, self.spec.normalize)
         ids = self._token_ids(texts, int(max_length or self.own_max_length))
         lengths = [len(x) for x in ids]
-        pending = list(self.batches(lengths, batch_size or self.default_batch_size))
+        rows = batch_size or self.default_batch_size
+        pending = list(self.batches(lengths, rows))
         bar = None
         if self.show_progress:
             from tqdm.auto import tqdm
@@ -267,9 +268,14 @@ class TransformerEncoder:
                         ) from None
                     if self.device.startswith("cuda"):
                         torch.cuda.empty_cache()
-                    half = len(idx) // 2
-                    pending[:0] = [idx[:half], idx[half:]]
                     self._oom_notice(len(idx))
+                    # Half of what failed becomes the budget for everything still to run, so
+                    # the batches after it do not each fail once before being split.
+                    budget = max(1, len(idx) * max(lengths[i] for i in idx) // 2)
+                    rows = max(1, len(idx) // 2)
+                    rest = np.concatenate([idx, *pending])
+                    sub = [lengths[i] for i in rest]
+                    pending = [rest[b] for b in self.batches(sub, rows, budget)]
                     continue
                 n_tokens = int(sum(lengths[i] for i in idx))
                 if progress is not None:
