@@ -390,7 +390,7 @@ def test_cls_dot_checkpoint_scores_equal_mteb_and_beir(
     assert any(peers.top_ids(cos_run[q], 10) != peers.top_ids(run[q], 10) for q in run)
 
     # mteb: its wrapper loads the model from the path; the task reads the folder.
-    task = local_retrieval_task(beir_folder, cache_dir=tmp_path / "datasets")
+    task = local_retrieval_task(beir_folder)
     result = mteb.evaluate(
         SentenceTransformerEncoderWrapper(str(ckpt["st"]), device="cpu"),
         task,

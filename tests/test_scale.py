@@ -235,15 +235,22 @@ def test_torchrun_two_processes_equal_one(
 
 
 def counting(encoder, seen: list[int]):
-    """``encoder`` with its document calls counted (signature kept: the retriever reads it)."""
-    inner = encoder.encode_documents
+    """``encoder`` with the documents it encodes counted, whichever entry point the retriever
+    takes (texts, or token ids tokenised ahead on the prefetch thread); signatures kept."""
+    for name in ("encode_documents", "tokenize_documents"):
+        inner = getattr(encoder, name, None)
+        if inner is None:
+            continue
 
-    @functools.wraps(inner)
-    def encode_documents(texts, *args, **kwargs):
-        seen.append(len(texts))
-        return inner(texts, *args, **kwargs)
+        def wrap(inner):
+            @functools.wraps(inner)
+            def counted(texts, *args, **kwargs):
+                seen.append(len(texts))
+                return inner(texts, *args, **kwargs)
 
-    encoder.encode_documents = encode_documents
+            return counted
+
+        setattr(encoder, name, wrap(inner))
     return encoder
 
 

@@ -237,16 +237,36 @@ class TransformerEncoder:
         ``progress(n_texts, n_tokens)`` is called after each batch. A CUDA out-of-memory
         error halves the batch (and the token budget for the rest of the call) and retries;
         no text is ever dropped."""
+        self.check_dim(dim)  # before tokenising: a bad dim fails at once
+        texts = list(texts)
+        ids = self._token_ids(texts, int(max_length or self.own_max_length)) if texts else []
+        return self.encode_tokenized(ids, dim, batch_size, progress)
+
+    def tokenize_documents(
+        self, texts_or_dicts: Sequence[str] | Sequence[dict[str, str]], *, max_length: int | None
+    ) -> list[list[int]]:
+        """Token ids of documents, prefix included, for :meth:`encode_tokenized`: the runner
+        tokenises the next shard on a thread while this one runs on the device."""
+        texts = [self.spec.doc_prefix + t for t in as_doc_texts(texts_or_dicts)]
+        limit = max_length or self.max_doc_length or self.own_max_length
+        return self._token_ids(texts, int(limit)) if texts else []
+
+    def encode_tokenized(
+        self,
+        ids: list[list[int]],
+        dim: int | None = None,
+        batch_size: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Embeddings of token-id lists (see :meth:`encode_texts`), rows in input order."""
         import torch
 
         self.check_dim(dim)
         if batch_size is not None and batch_size < 1:
             raise ModelError(f"--batch-size {batch_size}: must be at least 1")
-        texts = list(texts)
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        if not texts:
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        if not ids:
             return truncate_dim(out, dim, self.dim, self.spec.normalize)
-        ids = self._token_ids(texts, int(max_length or self.own_max_length))
         lengths = [len(x) for x in ids]
         rows = batch_size or self.default_batch_size
         pending = list(self.batches(lengths, rows))
@@ -254,7 +274,7 @@ class TransformerEncoder:
         if self.show_progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(texts), desc="encode", unit="text")
+            bar = tqdm(total=len(ids), desc="encode", unit="text")
         with torch.inference_mode():
             while pending:
                 idx = pending.pop(0)

@@ -199,8 +199,15 @@ class DenseRetriever:
             stats.cache_dir = str(cache.dir)
 
         lengths = coll.corpus.byte_lengths()
-        with_progress = _takes(enc.encode_documents, "progress")
-        prefetch = _Prefetch(coll, lengths)
+        pretokenize = hasattr(enc, "tokenize_documents") and hasattr(enc, "encode_tokenized")
+        with_progress = pretokenize or _takes(enc.encode_documents, "progress")
+        tokenize = None
+        if pretokenize:
+
+            def tokenize(texts: list[str]) -> Any:
+                return enc.tokenize_documents(texts, max_length=settings.lengths.doc)
+
+        prefetch = _Prefetch(coll, lengths, tokenize)
         feed = None if with_progress else max(256, 8 * (settings.batch_size or 32))
 
         def needs_text(shard: Any) -> bool:
@@ -296,15 +303,16 @@ class DenseRetriever:
 
     def _encode_shard(
         self,
-        texts: list[str],
+        texts: Any,
         order: np.ndarray,
         settings: RetrievalSettings,
         advance: Callable[[int, int], None],
         feed: int | None,
         stats: Stats,
     ) -> np.ndarray:
-        """Embeddings of one shard in corpus order. ``texts`` are in ``order`` (longest
-        first), so batches are of like lengths; rows are put back after encoding."""
+        """Embeddings of one shard in corpus order. ``texts`` (or their token ids, when the
+        encoder tokenises separately) are in ``order`` (longest first), so batches are of
+        like lengths; rows are put back after encoding."""
         enc = self.encoder
         kw: dict[str, Any] = {
             "batch_size": settings.batch_size,
@@ -316,7 +324,12 @@ class DenseRetriever:
                 stats.tokens_encoded += n_tokens
                 advance(n_docs, n_tokens)
 
-            sorted_emb = enc.encode_documents(texts, progress=counted, **kw)
+            if hasattr(enc, "encode_tokenized") and hasattr(enc, "tokenize_documents"):
+                sorted_emb = enc.encode_tokenized(
+                    texts, batch_size=settings.batch_size, progress=counted
+                )
+            else:
+                sorted_emb = enc.encode_documents(texts, progress=counted, **kw)
         else:
             parts = []
             for s in range(0, len(texts), feed):
@@ -332,14 +345,22 @@ class _Prefetch:
     """Reads (and joins) the next shard's texts on a thread while the current one encodes:
     Arrow reads release the GIL, so the device is not left waiting on the disk."""
 
-    def __init__(self, coll: Collection, byte_lengths: np.ndarray) -> None:
+    def __init__(
+        self,
+        coll: Collection,
+        byte_lengths: np.ndarray,
+        tokenize: Callable[[list[str]], Any] | None = None,
+    ) -> None:
         self.coll = coll
         self.lengths = byte_lengths
+        self.tokenize = tokenize
         self._thread: threading.Thread | None = None
-        self._out: tuple[list[str], np.ndarray] | BaseException | None = None
+        self._out: tuple[Any, np.ndarray] | BaseException | None = None
 
-    def read(self, start: int, stop: int) -> tuple[list[str], np.ndarray]:
-        """Texts of rows ``start..stop``, longest first, and that order."""
+    def read(self, start: int, stop: int) -> tuple[Any, np.ndarray]:
+        """Texts of rows ``start..stop``, longest first (as token ids when the encoder
+        tokenises separately: fast tokenizers release the GIL, so this overlaps the device
+        work of the shard before), and that order."""
         order = np.argsort(-self.lengths[start:stop], kind="stable")
         # One contiguous Arrow slice, reordered in Python: a per-row gather is far slower.
         cols = self.coll.corpus.dataset.select_columns(["title", "text"])[start:stop]
@@ -348,7 +369,8 @@ class _Prefetch:
             doc_text({"title": t or "", "text": x or ""}, join)
             for t, x in zip(cols["title"], cols["text"])
         ]
-        return [texts[i] for i in order], order
+        ordered = [texts[i] for i in order]
+        return (self.tokenize(ordered) if self.tokenize else ordered), order
 
     def _run(self, start: int, stop: int) -> None:
         try:
@@ -361,7 +383,7 @@ class _Prefetch:
         self._thread.daemon = True
         self._thread.start()
 
-    def take(self, shard: Any) -> tuple[list[str], np.ndarray]:
+    def take(self, shard: Any) -> tuple[Any, np.ndarray]:
         """The prefetched texts of ``shard``, or read now if none was started."""
         if self._thread is None:
             return self.read(shard.start, shard.stop)
