@@ -250,7 +250,7 @@ def run(
             progress=progress,
             on_record=written,
             on_failure=failed,
-            on_summary=summary if progress else None,
+            on_summary=summary,
         )
     if not records and not failures:
         return  # a torchrun rank other than 0: rank 0 prints the table
