@@ -226,6 +226,8 @@ def test_signal_stops_with_one_line_and_no_temp_files(
         ready, _, _ = select.select([p.stderr], [], [], 120)
         first = p.stderr.readline() if ready else ""
         assert first.startswith("done bm25"), first + p.stderr.read()
+        summary = p.stderr.readline()  # bm25's end-of-dataset line
+        assert "encode" in summary and "search" in summary, summary
         time.sleep(3)
         assert p.poll() is None, "the run finished before it could be interrupted"
         sent = time.monotonic()
