@@ -7,15 +7,17 @@ one run and prints the ratio.
     python benchmarks/bench_runner.py drama-cpu  # drama-base shape: GFLOP/s vs matmul peak
     python benchmarks/bench_runner.py gpu --device cuda   # drama-1b shape, bf16, 20-8192 tokens
 
-``e2e`` reuses ``compare_mteb.py``'s two sides (in process, heavy imports paid before timing).
+``e2e`` reuses ``compare_mteb.py``'s two sides (in process, heavy imports paid before timing;
+``--side-by-side`` runs them at the same time in two processes, fair on a busy machine).
 ``runner`` times real ``python -m evalkit run`` subprocesses of MiniLM on
 ``../shared/data/msmarco-subset`` (5,000 passages, ``--shard-size 1000``): a cold run (fresh
-cache), the same command with ``--overwrite`` (every shard cached: the warm re-run), three
-Matryoshka dims in one run (``--dim 128,256,384 --force-dim``, fresh cache), and a run sent
-SIGKILL after half the cold run's wall time, then the same command again (the resume): its
-scores must equal the cold run's exactly. ``memory`` runs evalkit's retrieval over synthetic
-corpora in fresh processes with a cheap deterministic encoder and reports the peak RSS
-(VmHWM) and the peak anonymous memory (sampled), which must be flat in corpus size.
+cache), the same command with ``--overwrite`` (every shard cached: the warm re-run), one dim
+and three Matryoshka dims (``--dim 128,256,384 --force-dim``) run at the same time with fresh
+caches, and a run sent SIGKILL after half the cold run's wall time, then the same command again
+(the resume): its scores must equal the cold run's exactly. ``--steps`` picks a subset.
+``memory`` runs evalkit's retrieval over synthetic corpora in fresh processes with a cheap
+deterministic encoder and reports the peak RSS (VmHWM) and the peak anonymous memory
+(sampled), which must be flat in corpus size.
 ``drama-cpu`` measures this machine's ``torch.matmul`` float32 peak before and after encoding
 with evalkit's DRAMA path and reports the achieved fraction. ``gpu`` is the CUDA path (see its
 ``--help``): it was not run here, as no GPU was lent to the task.
@@ -61,11 +63,23 @@ def cmd_e2e(args: argparse.Namespace) -> dict[str, Any]:
     import sentence_transformers  # noqa: F401
 
     path = args.data_dir / args.dataset
+    if args.side:  # one side, in a child of --side-by-side
+        with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+            if args.side == "evalkit":
+                scores, _, secs = cm.run_evalkit(path, Path(tmp) / "evalkit", args.batch_size)
+            else:
+                scores, _, secs = cm.run_mteb(cm.minilm_dir(), path, Path(tmp) / "mteb",
+                                              args.batch_size)
+        return {"seconds": secs, "ndcg_at_10": scores["ndcg_at_10"]}
     rows = []
     for rep in range(args.repeats):
-        with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
-            ek, _, ek_s = cm.run_evalkit(path, Path(tmp) / "evalkit", args.batch_size)
-            mt, _, mt_s = cm.run_mteb(cm.minilm_dir(), path, Path(tmp) / "mteb", args.batch_size)
+        if args.side_by_side:
+            ek, ek_s, mt, mt_s = _e2e_side_by_side(args)
+        else:
+            with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+                ek, _, ek_s = cm.run_evalkit(path, Path(tmp) / "evalkit", args.batch_size)
+                mt, _, mt_s = cm.run_mteb(cm.minilm_dir(), path, Path(tmp) / "mteb",
+                                          args.batch_size)
         rows.append({"evalkit_s": ek_s, "mteb_s": mt_s, "evalkit_ndcg_at_10": ek["ndcg_at_10"],
                      "mteb_ndcg_at_10": mt["ndcg_at_10"], "load": os.getloadavg()[0]})
         print(f"rep {rep}: evalkit {ek_s:.1f} s, mteb {mt_s:.1f} s, evalkit/mteb "
@@ -76,6 +90,22 @@ def cmd_e2e(args: argparse.Namespace) -> dict[str, Any]:
     print(f"e2e {args.dataset}: evalkit {ek_t:.1f} s, mteb {mt_t:.1f} s over {len(rows)} "
           f"rep(s): evalkit / mteb wall time = {ek_t / mt_t:.2f} (target <= 1.00)")
     return {"rows": rows, "ratio": ek_t / mt_t}
+
+
+def _e2e_side_by_side(args: argparse.Namespace) -> tuple[dict, float, dict, float]:
+    """Both sides at the same time in two processes (each times itself after its imports)."""
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        outs = {side: Path(tmp) / f"{side}.json" for side in ("evalkit", "mteb")}
+        procs = [subprocess.Popen([sys.executable, __file__, "--json", str(out), "e2e",
+                                   "--side", side, "--data-dir", str(args.data_dir),
+                                   "--dataset", args.dataset,
+                                   "--batch-size", str(args.batch_size)],
+                                  env=_env(), stdout=subprocess.DEVNULL)
+                 for side, out in outs.items()]
+        if any(p.wait() != 0 for p in procs):
+            sys.exit("e2e --side-by-side: a side failed")
+        ek, mt = (json.loads(outs[s].read_text()) for s in ("evalkit", "mteb"))
+    return ek, ek["seconds"], mt, mt["seconds"]
 
 
 # ---- runner: cold, warm, dims, kill + resume ------------------------------------------------
@@ -534,6 +564,9 @@ def main() -> None:
     p.add_argument("--dataset", default="msmarco-subset")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--side-by-side", action="store_true",
+                   help="run the two sides at the same time (fair on a busy machine)")
+    p.add_argument("--side", choices=("evalkit", "mteb"), help=argparse.SUPPRESS)
     p.set_defaults(fn=cmd_e2e)
 
     p = sub.add_parser("runner", help="cold, warm, 3 dims, kill -9 + resume")
