@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +60,12 @@ def _texts(rng: np.random.Generator, n: int) -> list[str]:
     return out
 
 
-def write_corpus(repo: Path, n: int, fmt: str, seed: int = 0) -> dict[str, float]:
-    """An mteb-layout repository copy with ``n`` passages; returns sizes."""
+def write_corpus(
+    repo: Path, n: int, fmt: str, seed: int = 0, texts: Callable[..., list[str]] | None = None
+) -> dict[str, float]:
+    """An mteb-layout repository copy with ``n`` passages (``texts(rng, m)`` makes them;
+    default MIRACL-like lengths); returns sizes."""
+    texts_fn = texts or _texts
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -72,7 +77,7 @@ def write_corpus(repo: Path, n: int, fmt: str, seed: int = 0) -> dict[str, float
         writer = None
         for start in range(0, n, step):
             m = min(step, n - start)
-            texts = _texts(rng, m)
+            texts = texts_fn(rng, m)
             chars += sum(map(len, texts))
             table = pa.table({
                 "_id": [f"doc{i}#0" for i in range(start, start + m)],
@@ -89,7 +94,7 @@ def write_corpus(repo: Path, n: int, fmt: str, seed: int = 0) -> dict[str, float
         with open(repo / "corpus" / "corpus.jsonl", "w", encoding="utf-8") as f:
             for start in range(0, n, step):
                 m = min(step, n - start)
-                texts = _texts(rng, m)
+                texts = texts_fn(rng, m)
                 chars += sum(map(len, texts))
                 for i, t in zip(range(start, start + m), texts):
                     f.write(json.dumps({"_id": f"doc{i}#0", "title": f"Article {i // 3}",

@@ -91,6 +91,20 @@ def build_checkpoint(path: Path, shape: dict, corpus: list[str], seed: int) -> N
     LlamaModel(cfg).save_pretrained(str(path))
 
 
+def count_flops(enc, docs: list[str], max_length: int) -> tuple[float, int]:
+    """FLOPs of encoding ``docs`` and their real token count: ``2 x non-embedding params``
+    per token plus full bidirectional attention (``4 x L^2 x hidden`` per layer and text),
+    real tokens only (padding is not useful work)."""
+    lengths = [len(x) for x in enc._token_ids(docs, max_length)]
+    n_tokens = int(sum(lengths))
+    cfg = enc.model.config
+    non_emb = sum(p.numel() for n, p in enc.model.named_parameters()
+                  if not n.startswith("embed_tokens"))
+    flops = 2 * non_emb * n_tokens + sum(
+        4 * L * L * cfg.hidden_size * cfg.num_hidden_layers for L in lengths)
+    return float(flops), n_tokens
+
+
 def sentence_transformer(path: Path, device: str, dtype: torch.dtype, max_length: int,
                          bidirectional: bool, attn: str):  # -> SentenceTransformer
     from sentence_transformers import SentenceTransformer
@@ -158,13 +172,9 @@ def main() -> None:
                          extra={"attn_implementation": args.attn})
         enc = DramaEncoder(spec, device=args.device, dtype=dtype_name)
         enc.max_doc_length = args.max_length
-        lengths = [len(x) for x in enc._token_ids(docs, args.max_length)]
-        n_tokens = int(sum(lengths))
-        cfg = enc.model.config
+        flops, n_tokens = count_flops(enc, docs, args.max_length)
         non_emb = sum(p.numel() for n, p in enc.model.named_parameters()
                       if not n.startswith("embed_tokens"))
-        flops = 2 * non_emb * n_tokens + sum(
-            4 * L * L * cfg.hidden_size * cfg.num_hidden_layers for L in lengths)
 
         def run_evalkit(subset):
             return enc.encode_documents(subset or docs, batch_size=args.batch_size)
