@@ -19,6 +19,7 @@ with the same ``--shard-size`` (any number of processes) share shards.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -118,9 +119,12 @@ class ShardCache:
                 and meta.get("ids_sha256") == ids_sha256
                 and (width is None or meta.get("width") == width)
                 and npy.stat().st_size == meta.get("bytes")
-                and _file_digest(npy) == meta.get("sha256")
             )
-            arr = np.load(npy, allow_pickle=False) if ok else None
+            # One read serves the checksum and the array (shards are re-read at MIRACL scale).
+            data = npy.read_bytes() if ok else b""
+            ok = ok and hashlib.sha256(data).hexdigest() == meta.get("sha256")
+            arr = np.load(io.BytesIO(data), allow_pickle=False) if ok else None
+            del data
         except (OSError, ValueError, json.JSONDecodeError):
             arr = None
         if (
