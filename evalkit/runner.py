@@ -410,31 +410,20 @@ def evaluate(
     to load is passed to ``on_failure`` and the others are still scored; without
     ``on_failure`` the first failure raises. Under ``torchrun`` the ranks share the corpus and
     rank 0 returns the records (the others return ``[]``)."""
-    if top_k < 1:
-        raise EvalkitError(f"--top-k {top_k}: must be at least 1")
-    if search_backend not in ("torch", "faiss"):
-        raise EvalkitError(f"--search-backend {search_backend!r}: expected 'torch' or 'faiss'")
-    if max_queries is not None and max_queries < 1:
-        raise EvalkitError(f"--max-queries {max_queries}: must be at least 1")
-    if cache_dtype not in ("float32", "float16"):
-        raise EvalkitError(f"--cache-dtype {cache_dtype!r}: expected float32 or float16")
-    # The defaults are always scored: every record carries the main metric.
-    measures = tuple(dict.fromkeys([*DEFAULT_MEASURES, *(canonical(m) for m in measures or ())]))
-    need = max(parse_measure(m)[1] for m in measures)
-    if top_k < need:
-        raise EvalkitError(
-            f"--top-k {top_k}: smaller than the deepest cutoff scored ({need}); "
-            f"{'/'.join(m for m in measures if parse_measure(m)[1] > top_k)} would be wrong"
-        )
-    for option, value in (
-        ("--batch-size", batch_size),
-        ("--max-batch-tokens", max_batch_tokens),
-        ("--max-length", max_length),
-        ("--max-query-length", max_query_length),
-        ("--shard-size", shard_size),
-    ):
-        if value is not None and value < 1:
-            raise EvalkitError(f"{option} {value}: must be at least 1")
+    measures = _checked_options(
+        top_k=top_k,
+        search_backend=search_backend,
+        max_queries=max_queries,
+        cache_dtype=cache_dtype,
+        measures=measures,
+        counts={
+            "--batch-size": batch_size,
+            "--max-batch-tokens": max_batch_tokens,
+            "--max-length": max_length,
+            "--max-query-length": max_query_length,
+            "--shard-size": shard_size,
+        },
+    )
     asked_dims = parse_dims(dim)
     _check_device(device)
     out_dir = Path(output_dir) if output_dir else None
@@ -480,6 +469,15 @@ def evaluate(
             dims = resolve_dims(asked_dims, getattr(loaded, "spec", None), full, force_dim)
         return retriever
 
+    base = RetrievalSettings(
+        top_k=top_k,
+        batch_size=batch_size,
+        shard_size=shard_size,
+        backend=search_backend,  # type: ignore[arg-type]
+        cache=cache,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+        cache_dtype=cache_dtype,
+    )
     records: list[ResultRecord] = []
     show = progress and dist.is_main
     with Progress(show) as bar:
@@ -494,33 +492,8 @@ def evaluate(
             if max_queries:
                 coll = coll.sample_queries(max_queries, seed)
             r = ready()
-            enc = getattr(r, "encoder", None)
-            lengths = (
-                resolve_lengths(
-                    r.spec,
-                    suite=task.spec.suite,
-                    dataset_query=coll.max_query_length,
-                    dataset_doc=coll.max_doc_length,
-                    own_query=getattr(enc, "max_query_length", None),
-                    own_doc=getattr(enc, "max_doc_length", None),
-                    max_length=max_length,
-                    max_query_length=max_query_length,
-                )
-                if enc is not None
-                else Lengths(None, None)
-            )
-            _check_lengths(enc, lengths, max_length, max_query_length)
-            settings = RetrievalSettings(
-                top_k=top_k,
-                dims=dims,
-                lengths=lengths,
-                batch_size=batch_size,
-                shard_size=shard_size,
-                backend=search_backend,  # type: ignore[arg-type]
-                cache=cache,
-                cache_dir=Path(cache_dir) if cache_dir else None,
-                cache_dtype=cache_dtype,
-            )
+            settings = _settings_for(r, task.spec.suite, coll, base, max_length, max_query_length)
+            settings = replace(settings, dims=dims)
             kept = _existing(r, coll, settings, task.spec.suite, out_dir) if not overwrite else []
             if kept:
                 for rec, path in kept:
@@ -552,6 +525,64 @@ def evaluate(
                 on_summary(_summary(results[0][0], coll.key))
     dist_mod.barrier(dist)
     return records
+
+
+def _checked_options(
+    *,
+    top_k: int,
+    search_backend: str,
+    max_queries: int | None,
+    cache_dtype: str,
+    measures: Sequence[str] | None,
+    counts: dict[str, int | None],
+) -> tuple[str, ...]:
+    """Every option that can be checked before any loading; returns the measures to score
+    (the defaults are always scored: every record carries the main metric)."""
+    if top_k < 1:
+        raise EvalkitError(f"--top-k {top_k}: must be at least 1")
+    if search_backend not in ("torch", "faiss"):
+        raise EvalkitError(f"--search-backend {search_backend!r}: expected 'torch' or 'faiss'")
+    if max_queries is not None and max_queries < 1:
+        raise EvalkitError(f"--max-queries {max_queries}: must be at least 1")
+    if cache_dtype not in ("float32", "float16"):
+        raise EvalkitError(f"--cache-dtype {cache_dtype!r}: expected float32 or float16")
+    for option, value in counts.items():
+        if value is not None and value < 1:
+            raise EvalkitError(f"{option} {value}: must be at least 1")
+    wanted = tuple(dict.fromkeys([*DEFAULT_MEASURES, *(canonical(m) for m in measures or ())]))
+    need = max(parse_measure(m)[1] for m in wanted)
+    if top_k < need:
+        raise EvalkitError(
+            f"--top-k {top_k}: smaller than the deepest cutoff scored ({need}); "
+            f"{'/'.join(m for m in wanted if parse_measure(m)[1] > top_k)} would be wrong"
+        )
+    return wanted
+
+
+def _settings_for(
+    retriever: Any,
+    suite: str | None,
+    coll: Collection,
+    base: RetrievalSettings,
+    max_length: int | None,
+    max_query_length: int | None,
+) -> RetrievalSettings:
+    """``base`` with this collection's token limits (the one rule :func:`resolve_lengths`)."""
+    enc = getattr(retriever, "encoder", None)
+    if enc is None:
+        return base
+    lengths = resolve_lengths(
+        retriever.spec,
+        suite=suite,
+        dataset_query=coll.max_query_length,
+        dataset_doc=coll.max_doc_length,
+        own_query=getattr(enc, "max_query_length", None),
+        own_doc=getattr(enc, "max_doc_length", None),
+        max_length=max_length,
+        max_query_length=max_query_length,
+    )
+    _check_lengths(enc, lengths, max_length, max_query_length)
+    return replace(base, lengths=lengths)
 
 
 def _existing(
