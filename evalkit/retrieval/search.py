@@ -176,12 +176,17 @@ def _faiss_block(state: TopK, queries, docs: np.ndarray, start: int, tie_ranks) 
     d = torch.from_numpy(np.ascontiguousarray(docs, dtype=np.float32))
     ranks = torch.from_numpy(np.asarray(tie_ranks, dtype=np.int64))
     rows = torch.from_numpy(idx.astype(np.int64))
-    scores = torch.stack([pair_scores(q[r : r + 1], d[rows[r]])[0] for r in range(len(q))])
+    # Rescore the candidates as pair_scores does (float64 sums rounded to float32), with the
+    # block converted once rather than per query.
+    q64, d64 = q.to(torch.float64), d.to(torch.float64)
+    scores = torch.stack([(d64[rows[r]] @ q64[r]).to(torch.float32) for r in range(len(q))])
     if k < len(docs):
-        for r in np.flatnonzero(found[:, -1] >= found[:, -2] - _FAISS_SLACK):
-            full = pair_scores(q[r : r + 1], d)[0]
-            best = torch.topk((_sortable(full) << 32) | ranks, k).indices
-            rows[r], scores[r] = best, full[best]
+        near = np.flatnonzero(found[:, -1] >= found[:, -2] - _FAISS_SLACK)
+        for s in range(0, len(near), 256):  # all near-tie queries of the block at once
+            sel = torch.from_numpy(near[s : s + 256])
+            full = pair_scores(q[sel], d)
+            best = torch.topk((_sortable(full) << 32) | ranks, k, dim=1).indices
+            rows[sel], scores[sel] = best, torch.gather(full, 1, best)
     keys = (_sortable(scores) << 32) | ranks[rows]
     state.merge(keys.to(state.keys.device), (rows + start).to(state.keys.device))
 
