@@ -477,3 +477,24 @@ def test_existing_record_is_reused_unless_overwrite(beir_dir: Path, tmp_path: Pa
     [fresh] = evalkit.evaluate(enc, str(beir_dir), overwrite=True, **kw)
     assert len(enc.seen) == 14 and path.stat().st_ino != written  # encoded and rewritten
     assert fresh.scores == first.scores
+
+
+def test_prefetch_never_hands_one_shard_the_text_of_another(beir60: Path) -> None:
+    """A prefetch left unused (its shard turned out cached) must not be taken for the next
+    shard: each shard gets exactly its own rows, longest first."""
+    from evalkit.retrieval.cache import plan_shards
+    from evalkit.retrieval.dense import _Prefetch
+
+    coll = load_beir_dir(beir60)
+    lengths = coll.corpus.byte_lengths()
+    a, b, c = plan_shards(len(coll.corpus), SHARD)[:3]
+    pf = _Prefetch(coll, lengths)
+    pf.start(a)  # then a is found in the cache: never taken
+    pf.start(b)
+    got_b, _ = pf.take(b)
+    pf.start(c)
+    got_a, _ = pf.take(a)  # not what was started: read now
+    pf.close()
+    for shard, got in ((a, got_a), (b, got_b)):
+        want, _ = _Prefetch(coll, lengths).read(shard.start, shard.stop)
+        assert got == want

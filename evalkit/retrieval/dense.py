@@ -354,6 +354,7 @@ class _Prefetch:
         self.lengths = byte_lengths
         self.tokenize = tokenize
         self._thread: threading.Thread | None = None
+        self._shard: tuple[int, int] | None = None
         self._out: tuple[Any, np.ndarray] | BaseException | None = None
 
     def read(self, start: int, stop: int) -> tuple[Any, np.ndarray]:
@@ -378,13 +379,16 @@ class _Prefetch:
             self._out = e
 
     def start(self, shard: Any) -> None:
+        self.close()  # a prefetch left unused (its shard was cached meanwhile) is dropped
+        self._shard = (shard.start, shard.stop)
         self._thread = threading.Thread(target=self._run, args=(shard.start, shard.stop))
         self._thread.daemon = True
         self._thread.start()
 
     def take(self, shard: Any) -> tuple[Any, np.ndarray]:
-        """The prefetched texts of ``shard``, or read now if none was started."""
-        if self._thread is None:
+        """The prefetched texts of ``shard``, or read now if none was started for it."""
+        if self._thread is None or self._shard != (shard.start, shard.stop):
+            self.close()
             return self.read(shard.start, shard.stop)
         self._thread.join()
         self._thread = None
@@ -397,3 +401,4 @@ class _Prefetch:
     def close(self) -> None:
         if self._thread is not None:
             self._thread.join()
+        self._thread, self._out = None, None
