@@ -12,7 +12,7 @@ import os
 import platform
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -259,4 +259,19 @@ def load_results(paths: str | Path | Iterable[str | Path]) -> list[ResultRecord]
             if not isinstance(data, dict) or "scores" not in data or "model" not in data:
                 continue  # other JSON (e.g. mteb's model_meta.json) in the same tree
             records.append(ResultRecord.from_dict(data))
+    return records
+
+
+def require_records(paths: Sequence[Path], label: str = "") -> list[ResultRecord]:
+    """Records under ``paths``, or a one-line error: a path that does not exist, or no
+    record at all (``label`` names the argument, e.g. ``BASELINE``)."""
+    where = f"{label} " if label else ""
+    for p in paths:
+        if not Path(p).exists():
+            raise EvalkitError(f"{where}{p}: no such file or directory")
+    records = load_results(list(paths))
+    if not records:
+        if label:
+            raise EvalkitError(f"{where}{', '.join(map(str, paths))}: no result records")
+        raise EvalkitError(f"no result records under {', '.join(map(str, paths))}")
     return records

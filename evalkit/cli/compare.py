@@ -43,20 +43,15 @@ def compare(
     from evalkit.evaluation.compare import compare as run_compare
     from evalkit.evaluation.compare import to_json, to_markdown
     from evalkit.metrics import canonical
-    from evalkit.results import atomic_write_text, load_results
+    from evalkit.results import atomic_write_text, require_records
 
     if fmt not in ("md", "json"):
         raise EvalkitError(f"--format {fmt!r}: expected md or json")
     if resamples < 1:
         raise EvalkitError(f"--resamples {resamples}: must be at least 1")
-    sides = []
-    for name, p in (("BASELINE", baseline), ("CURRENT", current)):
-        if not p.exists():
-            raise EvalkitError(f"{name} {p}: no such file or directory")
-        records = load_results(p)
-        if not records:
-            raise EvalkitError(f"{name} {p}: no result records")
-        sides.append(records)
+    sides = [
+        require_records([p], name) for name, p in (("BASELINE", baseline), ("CURRENT", current))
+    ]
     cmp = run_compare(
         sides[0],
         sides[1],

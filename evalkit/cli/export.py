@@ -26,14 +26,9 @@ def export_mteb(
 
     from evalkit.errors import EvalkitError
     from evalkit.evaluation.export_mteb import export_mteb as run_export
-    from evalkit.results import load_results
+    from evalkit.results import require_records
 
-    for p in paths:
-        if not p.exists():
-            raise EvalkitError(f"{p}: no such file or directory")
-    records = load_results(paths)
-    if not records:
-        raise EvalkitError(f"no result records under {', '.join(map(str, paths))}")
+    records = require_records(paths)
     result = run_export(records, out, skip_refused=skip_refused)
     for r in result.refused:
         err_console.print(f"refused: {escape(r.record)}: {escape(r.reason)}", soft_wrap=True)

@@ -54,19 +54,14 @@ def report(
         suite_cells,
     )
     from evalkit.metrics import canonical
-    from evalkit.results import load_results
+    from evalkit.results import require_records
 
     if fmt not in FORMATS:
         raise EvalkitError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if out is not None and fmt == "terminal":
         raise EvalkitError("--out needs --format md, csv, latex or html")
     paths = paths or [Path("results/runs")]
-    for p in paths:
-        if not p.exists():
-            raise EvalkitError(f"{p}: no such file or directory")
-    records = load_results(paths)
-    if not records:
-        raise EvalkitError(f"no result records under {', '.join(map(str, paths))}")
+    records = require_records(paths)
     metric = canonical(metric) if metric else None
     if metric:
         check_metric(records, metric)
