@@ -38,7 +38,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err_console = Console(stderr=True)
-console = Console()
+
+
+def _stdout_console() -> Console:
+    """Redirected output (CI logs, pipes) is as wide as the widest table: rich would cut every
+    table cell to 80 columns otherwise (a multi-dim run's scores read `78…` in CI logs)."""
+    con = Console()
+    return con if con.is_terminal else Console(width=100_000, color_system=None)
+
+
+console = _stdout_console()
 
 # Command modules; each does ``@app.command(...)`` at import.
 _COMMANDS = ("run", "encode", "check_model", "suites", "models", "report", "compare", "export")

@@ -92,17 +92,10 @@ def report(
                 (plots / f"{f.name}.png").write_bytes(f.png)
 
     if fmt == "terminal":
-        # Redirected output (CI logs, pipes) is as wide as the widest table: rich would cut
-        # the cells to 80 columns otherwise.
-        con = console
-        if not console.is_terminal:
-            from rich.console import Console
-
-            con = Console(file=console.file, width=100_000, color_system=None)
         for t in rich_tables(rep):
-            con.print(t)
+            console.print(t)
         for n in rep.notes:
-            con.print(n, soft_wrap=True)
+            console.print(n, soft_wrap=True)
     elif out is None:
         typer.echo(render(rep, fmt), nl=False)
     else:
