@@ -36,3 +36,31 @@ def test_run_models_and_suites_tables_are_whole_when_redirected(tmp_path: Path) 
         assert text.strip()
         assert "…" not in text, args
     assert "…" not in out
+
+
+def test_help_shows_plain_metavars_and_every_option_says_what_it_does() -> None:
+    from evalkit.cli import _register, command
+
+    _register()
+    root = command()
+    seen = 0
+
+    def walk(cmd, path: str) -> None:
+        nonlocal seen
+        for p in cmd.params:
+            seen += 1
+            assert (p.help or "").strip(), f"{path} {p.opts or p.name}: no help text"
+            assert "<" not in (p.metavar or ""), (path, p.opts)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(root, "evalkit")
+    assert seen > 40
+    env = {**os.environ, "COLUMNS": "150", "PYTHONPATH": str(REPO)}
+    for args in (["run"], ["compare"], ["report"], ["export", "mteb"], ["suites"]):
+        p = subprocess.run(
+            [sys.executable, "-m", "evalkit", *args, "--help"],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        assert "<bool>" not in p.stdout and "<list[" not in p.stdout and "<str>" not in p.stdout

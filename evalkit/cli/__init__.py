@@ -184,10 +184,50 @@ def _interrupted(exit_code: int, debug: bool) -> NoReturn:
     sys.exit(exit_code)
 
 
+_METAVARS = {int: "INT", float: "NUMBER"}
+
+
+def _plain_metavars(cmd: Any) -> Any:
+    """Help shows ``--top-k INT`` and ``--model TEXT``, as click's users know, not typer's
+    Python annotations (``<list[str]>``), and flags show no value at all (``<bool>``)."""
+    help_option = cmd.get_help_option
+
+    def plain_help_option(ctx: Any) -> Any:
+        opt = help_option(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+    cmd.get_help_option = plain_help_option
+    for param in getattr(cmd, "params", ()):
+        if getattr(param, "param_type_name", "") == "argument":
+            # the argument's name already says what it is; typer would add ``<list[Path]>``
+            param.display_type_rich = lambda ctx: None
+            if param.metavar is None:
+                param.metavar = param.name.upper()  # usage: BASELINE, not {baseline}
+        elif getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif getattr(param, "param_type_name", "") == "option" and param.metavar is None:
+            desc = getattr(param, "type_descriptor", None)
+            ann = getattr(desc, "annotation", None)
+            if getattr(desc, "is_list", False):
+                ann = (getattr(ann, "__args__", None) or (str,))[0]
+            is_path = getattr(desc, "is_path", False)
+            param.metavar = "PATH" if is_path else _METAVARS.get(ann, "TEXT")
+    for sub in getattr(cmd, "commands", {}).values():
+        _plain_metavars(sub)
+    return cmd
+
+
+def command() -> Any:
+    """The click command tree behind :data:`app`, as ``evalkit`` runs it."""
+    return _plain_metavars(typer.main.get_command(app))
+
+
 def _dispatch(argv: list[str], debug: bool) -> int:
     """Run the command; every error but an interruption ends here as one line and its code."""
     try:
-        code = app(args=argv, prog_name="evalkit", standalone_mode=False)
+        code = command().main(args=argv, prog_name="evalkit", standalone_mode=False)
     except (Interrupted, KeyboardInterrupt, SystemExit):
         raise
     except EvalkitError as e:

@@ -128,7 +128,11 @@ def run(
         "--max-length",
         help="Token limit for documents (and queries, unless --max-query-length).",
     ),
-    max_query_length: int = typer.Option(None, "--max-query-length"),
+    max_query_length: int = typer.Option(
+        None,
+        "--max-query-length",
+        help="Token limit for queries (default: the suite's, else the model's).",
+    ),
     dim: str = typer.Option(
         None,
         "--dim",
@@ -153,7 +157,9 @@ def run(
     revision: str = typer.Option(
         None, "--revision", help="Hub commit of the model (overrides the registry's pin)."
     ),
-    output_dir: Path = typer.Option(Path("results/runs"), "--output-dir", "-o"),
+    output_dir: Path = typer.Option(
+        Path("results/runs"), "--output-dir", "-o", help="Where result records are written."
+    ),
     data_dir: Path = typer.Option(None, "--data-dir", help="Local copies of the suite's datasets."),
     max_queries: int = typer.Option(
         None, "--max-queries", help="Score a seeded sample of N queries (recorded)."
@@ -174,7 +180,9 @@ def run(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Recompute records that already exist in --output-dir."
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Progress bars (the summary lines stay)."
+    ),
 ) -> None:
     """Evaluate one or more models on a suite. With no options: the offline demo."""
     from evalkit.errors import RunFailed
