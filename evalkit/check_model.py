@@ -176,7 +176,9 @@ def check_model(
     else:
         spec = resolve_model(name, model_type)
     try:
-        encoder = load_encoder(spec, device=device, dtype=dtype)
+        encoder = load_encoder(
+            spec, device=device, dtype=dtype, local_copy_option="--model-dir DIR"
+        )
     except ModelError as e:
         where = spec.extra.get("local_dir") or spec.hf_id
         raise ModelError(

@@ -174,6 +174,8 @@ def test_unavailable_weights_give_one_line(
     assert exit_.value.code != 0
     err_lines = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
     assert len(err_lines) == 1 and "facebook/drama-base" in err_lines[0]
+    # the way out it names is check-model's own option, not run's --model DIR
+    assert "--model-dir DIR" in err_lines[0] and "--model DIR" not in err_lines[0]
 
 
 def test_bad_inputs(tmp_path: Path) -> None:

@@ -162,11 +162,13 @@ def load_encoder(
     device: str | None = None,
     dtype: str | None = None,
     max_batch_tokens: int | None = None,
+    local_copy_option: str = "--model DIR",
 ) -> Encoder:
     """Load a dense encoder by registered name, Hugging Face id or local directory.
 
     ``device`` defaults to CUDA when available; ``dtype`` to float32 on CPU and bfloat16 on
-    CUDA for DRAMA (float32 otherwise)."""
+    CUDA for DRAMA (float32 otherwise). ``local_copy_option`` is how the caller's user passes
+    a local copy instead (named when the Hub cannot be reached)."""
     spec = (
         name_or_path
         if isinstance(name_or_path, ModelSpec)
@@ -190,7 +192,7 @@ def load_encoder(
                 raise
             raise ModelError(
                 f"{e} [{offline_because}: run once online to fill the Hugging Face cache, or "
-                "pass a local copy with --model DIR]"
+                f"pass a local copy with {local_copy_option}]"
             ) from None
 
 
