@@ -223,6 +223,11 @@ def run(
                 )
 
     warned: set[tuple[str, str]] = set()
+    sparse = _sparse_models(models, model_type) if dim is not None else set()
+    if sparse == set(models):
+        sparse = set()  # --dim for no dense model at all is a mistake: the runner refuses it
+    if sparse:
+        summary(f"--dim {dim}: applies to the dense models; {', '.join(sorted(sparse))} has none")
     for name in models:
         records += evaluate(
             name,
@@ -235,7 +240,7 @@ def run(
             batch_size=batch_size,
             max_length=max_length,
             max_query_length=max_query_length,
-            dim=dim,
+            dim=None if name in sparse else dim,
             force_dim=force_dim,
             max_batch_tokens=max_batch_tokens,
             cache_dtype=cache_dtype,
@@ -271,3 +276,11 @@ def run(
             f"{len(failures)} dataset(s) could not be scored "
             f"({', '.join(f.label for f in failures)}); the mean is incomplete"
         )
+
+
+def _sparse_models(models: list[str], model_type: str | None) -> set[str]:
+    """The ``--model`` values that are sparse retrievers (no dims): ``--dim`` skips them, so
+    ``--model bm25 --model minilm --dim 128`` runs both instead of refusing the whole run."""
+    from evalkit.models.registry import resolve_model
+
+    return {m for m in models if resolve_model(m, model_type).kind == "bm25"}

