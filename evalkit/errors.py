@@ -39,9 +39,12 @@ class Interrupted(BaseException):
     swallow it while ``finally`` and ``except BaseException`` blocks still clean up; not a
     ``KeyboardInterrupt`` because typer turns those into a silent exit 130."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, kept: str | None = None) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        self.kept = kept
+        """What the interrupted command leaves for a resume, said by the command that knows
+        (``None``: the generic sentence)."""
 
     @property
     def exit_code(self) -> int:

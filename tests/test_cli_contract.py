@@ -19,7 +19,7 @@ import pytest
 from conftest import needs_minilm, write_beir
 
 import evalkit
-from evalkit.cli import INTERRUPTED_MESSAGE, main
+from evalkit.cli import INTERRUPTED_MESSAGE, interrupted_message, main
 from evalkit.errors import EvalkitError
 from evalkit.results import atomic_write_text
 from evalkit.suites import resolve
@@ -205,12 +205,16 @@ def _slow_collection(root: Path, n_docs: int = 1500) -> Path:
 
 
 @needs_minilm
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    "sig,code,extra",
+    [(signal.SIGINT, 130, []), (signal.SIGTERM, 143, []), (signal.SIGINT, 130, ["--no-cache"])],
+)
 def test_signal_stops_with_one_line_and_no_temp_files(
-    sig: signal.Signals, code: int, tmp_path: Path
+    sig: signal.Signals, code: int, extra: list[str], tmp_path: Path
 ) -> None:
     out_dir, cache_dir = tmp_path / "out", tmp_path / "cache"
     argv = ["run", "--model", "bm25", "--model", "minilm", "--batch-size", "1", "--no-progress"]
+    argv += extra
     argv += ["--suite", str(_slow_collection(tmp_path / "slow"))]
     argv += ["--output-dir", str(out_dir), "--cache-dir", str(cache_dir)]
     p = subprocess.Popen(
@@ -239,7 +243,13 @@ def test_signal_stops_with_one_line_and_no_temp_files(
             p.kill()
             p.wait()
     assert p.returncode == code, err
-    assert _one_line(err) == INTERRUPTED_MESSAGE
+    if "--no-cache" in extra:  # nothing is in the cache to promise
+        assert _one_line(err) == interrupted_message(
+            "completed records stay in the output directory (--no-cache: no embeddings were kept)"
+        )
+        assert "embedding cache" not in err
+    else:
+        assert _one_line(err) == INTERRUPTED_MESSAGE
     assert stopped_after < 30
     assert not list(tmp_path.rglob("*.tmp")), "temp files left behind"
     records = list(out_dir.rglob("*.json"))

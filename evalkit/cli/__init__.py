@@ -52,10 +52,17 @@ console = _stdout_console()
 # Command modules; each does ``@app.command(...)`` at import.
 _COMMANDS = ("run", "encode", "check_model", "suites", "models", "report", "compare", "export")
 
-INTERRUPTED_MESSAGE = (
-    "interrupted: finished shards stay in the embedding cache and completed records in the "
-    "output directory; run the same command again to resume"
+KEPT_WITH_CACHE = (
+    "finished shards stay in the embedding cache and completed records in the output directory"
 )
+KEPT_WITHOUT_CACHE = (
+    "completed records stay in the output directory (--no-cache: no embeddings were kept)"
+)
+INTERRUPTED_MESSAGE = f"interrupted: {KEPT_WITH_CACHE}; run the same command again to resume"
+
+
+def interrupted_message(kept: str | None = None) -> str:
+    return f"interrupted: {kept or KEPT_WITH_CACHE}; run the same command again to resume"
 
 
 def _register() -> None:
@@ -177,10 +184,10 @@ def _interruptible() -> Iterator[None]:
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
 
-def _interrupted(exit_code: int, debug: bool) -> NoReturn:
+def _interrupted(exit_code: int, debug: bool, kept: str | None = None) -> NoReturn:
     if debug:
         traceback.print_exc()
-    err_console.print(INTERRUPTED_MESSAGE, highlight=False, soft_wrap=True)
+    err_console.print(interrupted_message(kept), highlight=False, soft_wrap=True)
     sys.exit(exit_code)
 
 
@@ -257,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
         with _interruptible():
             code = _dispatch(argv, debug)
     except Interrupted as e:
-        _interrupted(e.exit_code, debug)
+        _interrupted(e.exit_code, debug, e.kept)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the handlers were set
         _interrupted(130, debug)
     if code == 130:  # typer turns a KeyboardInterrupt it sees into Exit(130)

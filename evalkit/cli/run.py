@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
 
-from evalkit.cli import app, console, err_console
+from evalkit.cli import KEPT_WITH_CACHE, KEPT_WITHOUT_CACHE, app, console, err_console
+from evalkit.errors import Interrupted
 from evalkit.results import ResultRecord
 from evalkit.retrieval.dense import DEFAULT_SHARD_SIZE
 
@@ -91,7 +95,22 @@ def results_table(
     return table
 
 
+def _says_what_is_kept(command: Callable[..., None]) -> Callable[..., None]:
+    """An interrupted run tells what a resume will find: no shards under --no-cache."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except Interrupted as e:
+            kept = KEPT_WITHOUT_CACHE if kwargs.get("no_cache") else KEPT_WITH_CACHE
+            raise Interrupted(e.signum, kept) from None
+
+    return wrapper
+
+
 @app.command("run")
+@_says_what_is_kept
 def run(
     model: list[str] = typer.Option(
         None,
