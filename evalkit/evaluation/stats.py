@@ -7,9 +7,9 @@ mean difference is at least as extreme as the observed one, computed by
 ``scipy.stats.permutation_test`` (``permutation_type="samples"``).
 
 Several datasets: each gets its own test, and the p-values are adjusted with Holm's step-down
-correction (statsmodels) over all datasets compared. A suite average gets a stratified test: signs are
-flipped within each dataset and the statistic is the mean of the per-dataset mean differences,
-the same macro average the suite score is."""
+correction (statsmodels) over all datasets compared. A suite average gets a stratified test:
+signs are flipped within each dataset and the statistic is the mean of the per-dataset mean
+differences, the same macro average the suite score is."""
 
 from __future__ import annotations
 
