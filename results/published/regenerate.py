@@ -28,6 +28,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import re
 import subprocess
 import sys
@@ -40,6 +41,7 @@ MTEB_REPO = "embeddings-benchmark/results"
 PYSERINI_REPO = "castorini/pyserini"
 PYSERINI_BEIR = "pyserini/2cr/beir.yaml"
 PYSERINI_MIRACL = "pyserini/2cr/miracl.yaml"
+PYSERINI_BEIR_CODE = "pyserini/2cr/beir.py"
 
 COLUMNS = (
     "source_kind",
@@ -108,18 +110,25 @@ class Repo:
         return p.stdout.decode("utf-8")
 
 
-def published_text(literal: str) -> str:
+MTEB_DECIMALS = 5
+"""mteb rounds its retrieval scores to 5 decimals (MRR and some main scores excepted) and
+writes them as JSON floats, which drop trailing zeros (0.92500 is written 0.925)."""
+
+
+def published_text(literal: str, decimals: int = MTEB_DECIMALS) -> str:
     """The value as published, at its published precision.
 
-    A literal such as ``0.64508`` is kept as it is. Numbers the results repository converted
-    from percentages carry float noise (``0.42225999999999997`` was 42.226): the shortest
-    decimal form within 1e-12 of the value is the published one (``0.42226``). A value
-    published unrounded keeps all its digits."""
+    A value that has at most ``decimals`` decimals was rounded to ``decimals`` and is written
+    with them (``0.925`` -> ``0.92500``, ``1.0`` -> ``1.00000``). Numbers the results repository
+    converted from percentages carry float noise (``0.42225999999999997`` was 42.226): within
+    two units in the last place of a rounded value, they are that value. A value published
+    unrounded (``0.6371823956442826``) keeps all its digits."""
     value = float(literal)
-    for d in range(0, 13):
-        if abs(round(value, d) - value) < 1e-12:
-            return f"{round(value, d):.{d}f}" if d else f"{round(value):d}"
-    return literal
+    slack = 2 * math.ulp(value)
+    for d in range(decimals + 1):
+        if abs(round(value, d) - value) <= slack:
+            return f"{round(value, decimals):.{decimals}f}"
+    return repr(value)
 
 
 def _json_loads(text: str) -> Any:
@@ -236,6 +245,30 @@ _BEIR_CONDITIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 
 
+def _query_prefixes(code: str) -> list[tuple[str, set[str], str]]:
+    """pyserini's 2CR script sets a dense model's query prefix in code, not in the YAML:
+    ``if name == 'X' and dataset not in [...]: query_prefix = '"..."'``. Returns
+    ``(condition, datasets without the prefix, prefix)``."""
+    rule = re.compile(
+        r"if name == '([^']+)' and dataset not in \[([^\]]*)\]:\s*\n\s*"
+        r"query_prefix = '\"([^\"]*)\"'"
+    )
+    return [
+        (m.group(1), set(re.findall(r"'([^']+)'", m.group(2))), m.group(3))
+        for m in rule.finditer(code)
+    ]
+
+
+def _prefix_for(prefixes: list[tuple[str, set[str], str]], name: str, dataset: str) -> str:
+    for cond, without, prefix in prefixes:
+        if cond == name:
+            return "" if dataset in without else prefix
+    raise SystemExit(
+        f"error: {PYSERINI_BEIR_CODE}: no query-prefix rule for {name} found; the 2CR script "
+        "changed, update regenerate.py"
+    )
+
+
 def pyserini_rows(repo: Repo) -> Iterator[dict[str, str]]:
     from evalkit.suites.base import get_suite
 
@@ -244,6 +277,7 @@ def pyserini_rows(repo: Repo) -> Iterator[dict[str, str]]:
     text = repo.read(PYSERINI_BEIR)
     if text is None:
         raise SystemExit(f"error: {repo.path}: no {PYSERINI_BEIR} at HEAD")
+    prefixes = _query_prefixes(repo.read(PYSERINI_BEIR_CODE) or "")
     for cond in _yaml(text)["conditions"]:
         known = _BEIR_CONDITIONS.get(cond["name"])
         if known is None:
@@ -257,6 +291,9 @@ def pyserini_rows(repo: Repo) -> Iterator[dict[str, str]]:
                 **what,
                 index=index.group(1).replace("${dataset}", ds["dataset"]) if index else None,
                 remove_query="--remove-query" in cond["command"],
+                query_prefix=_prefix_for(prefixes, cond["name"], ds["dataset"])
+                if "--query-prefix" in cond["command"]
+                else None,
             )
             for scores in ds["scores"]:
                 for name, metric in _PYSERINI_METRICS.items():
