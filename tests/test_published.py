@@ -267,6 +267,30 @@ def test_other_conditions_are_never_a_failed_reproduction(
     assert c.verdict == pub.REPRODUCED
 
 
+def test_a_local_folder_that_is_not_the_whole_collection_is_another_condition() -> None:
+    """The shared DBPedia subset (5,000 documents) read from a local folder named like the
+    dataset is not the published 4.6M-document collection; the whole collection is."""
+    rows = [row(dataset="dbpedia-entity", value_text="0.32330")]
+    subset = record(dataset="dbpedia-entity", dataset_revision=None, scores={"ndcg_at_10": 0.5114})
+    subset.dataset["n_docs"] = 5000
+    [c] = pub.compare_record(subset, rows)
+    assert c.verdict == pub.CONDITIONS_DIFFER
+    assert "5,000 documents; the published collection has 4,635,922" in c.mismatches
+    whole = record(dataset="dbpedia-entity", dataset_revision=None, scores={"ndcg_at_10": 0.3233})
+    whole.dataset["n_docs"] = 4_635_922
+    [c] = pub.compare_record(whole, rows)
+    assert c.verdict == pub.REPRODUCED
+    assert "dataset revision not checked (this run read a local copy)" in c.notes
+    # per language: MIRACL sw has 131,924 passages
+    sw = record(dataset="miracl", split="dev", language="sw", scores={"ndcg_at_10": 0.1})
+    sw.dataset["n_docs"] = 131_924
+    r = row(dataset="miracl", split="dev", language="sw", value_text="0.10000")
+    r = pub.PublishedRow(**{**r.__dict__, "dataset_revision": "main"})
+    assert pub.compare_record(sw, [r])[0].verdict == pub.REPRODUCED
+    sw.dataset["n_docs"] = 1000
+    assert pub.compare_record(sw, [r])[0].verdict == pub.CONDITIONS_DIFFER
+
+
 def test_same_split_is_preferred_over_others() -> None:
     rows = [row(split="dev", value_text="0.10000"), row()]
     [c] = pub.compare_record(record(), rows)

@@ -217,6 +217,7 @@ class Measured:
     ignore_identical_ids: bool = False
     query_prefix: str | None = None
     search: Mapping[str, Any] = field(default_factory=dict)
+    n_docs: int | None = None
 
     @classmethod
     def from_record(cls, record: ResultRecord, metric: str) -> Measured:
@@ -241,6 +242,7 @@ class Measured:
             ignore_identical_ids=bool(ds.get("ignore_identical_ids")),
             query_prefix=m.get("query_prefix"),
             search=dict(record.search or {}),
+            n_docs=ds.get("n_docs"),
         )
 
 
@@ -352,8 +354,9 @@ def _compare_one(m: Measured, r: PublishedRow) -> Comparison:
         compared = m.value * m.n_scored / (m.n_scored + m.n_dropped)
         notes.append(
             f"compared evalkit's {m.value:.6f} x {m.n_scored}/{m.n_scored + m.n_dropped}: "
-            f"the source averages in the {m.n_dropped} queries whose judgements are all 0 "
-            "(scored 0), evalkit drops them"
+            f"the source averages in the {m.n_dropped} "
+            + ("query" if m.n_dropped == 1 else "queries")
+            + " whose judgements are all 0 (scored 0), evalkit drops them"
         )
     if mismatches:
         verdict = CONDITIONS_DIFFER
@@ -363,6 +366,20 @@ def _compare_one(m: Measured, r: PublishedRow) -> Comparison:
             REPRODUCED if abs(compared - r.value) <= 0.5 * 10.0**-d + _FLOAT_SLACK else DIFFERS
         )
     return Comparison(r, verdict, m.value, compared, tuple(mismatches), tuple(notes))
+
+
+def catalog_docs(dataset: str, language: str | None) -> int | None:
+    """The number of documents evalkit's catalog gives for the dataset (and language)."""
+    from evalkit.suites import get_suite
+
+    for spec in get_suite("paper").datasets:
+        if spec.name == dataset:
+            size = spec.size or {}
+            if language:
+                size = (size.get("per_language") or {}).get(language) or {}
+            docs = size.get("docs")
+            return int(docs) if docs is not None else None
+    return None
 
 
 def _metric_cut(metric: str) -> int | None:
@@ -418,6 +435,10 @@ def _conditions(m: Measured, r: PublishedRow) -> tuple[list[str], list[str]]:
         )
     if m.sampled:
         mis.append("a sample of the queries, not all of them")
+    expected = catalog_docs(r.dataset, r.language or None)
+    if m.n_docs is not None and expected is not None and int(m.n_docs) != expected:
+        # a local folder that is not the whole collection (a subset, another version)
+        mis.append(f"{m.n_docs:,} documents; the published collection has {expected:,}")
     if m.dim and m.full_dim and m.dim != m.full_dim:
         mis.append(f"Matryoshka dim {m.dim} of {m.full_dim}")
     cut = _metric_cut(r.metric)
