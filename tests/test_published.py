@@ -400,6 +400,12 @@ def test_table_rows_and_summary() -> None:
         pub.DIFFERS: 1,
         pub.CONDITIONS_DIFFER: 1,
     }
+    rep = pub.report_table(pairs)
+    assert [r[7] for r in rep.rows] == [pub.REPRODUCED, pub.DIFFERS, pub.CONDITIONS_DIFFER]
+    assert rep.rows[0][4:7] == ["47.232", "47.232", "+0.000"]
+    assert len(rep.headers) == len(rep.numeric) == len(rep.rows[0])
+    lines = pub.describe_records(recs, [row()])
+    assert len(lines) == 3 and "reproduced" in lines[0] and "Matryoshka dim 128" in lines[2]
     table = pub.table_rows(pairs)
     assert [t["verdict"] for t in table] == [pub.REPRODUCED, pub.DIFFERS, pub.CONDITIONS_DIFFER]
     assert table[0]["source"].startswith("embeddings-benchmark/results@ffffffffffff:")

@@ -501,3 +501,44 @@ def table_rows(pairs: Iterable[tuple[ResultRecord, Comparison]]) -> list[dict[st
             }
         )
     return out
+
+
+def report_table(pairs: Sequence[tuple[ResultRecord, Comparison]]) -> Any:
+    """The comparisons as a report :class:`~evalkit.evaluation.report.Table` (values x100, as
+    the report's other tables), for ``evalkit report`` to append to ``Report.tables``."""
+    from evalkit.evaluation.report import Table
+
+    rows = []
+    for t in table_rows(pairs):
+        rows.append(
+            [
+                str(t["model"]),
+                t["dataset"] + (f" {t['language']}" if t["language"] else ""),
+                t["split"],
+                t["metric"],
+                f"{100 * t['compared']:.3f}",
+                f"{100 * float(t['published']):.3f}",
+                f"{100 * t['difference']:+.3f}",
+                t["verdict"],
+                "; ".join(x for x in (t["why"], t["notes"]) if x),
+                t["source"],
+            ]
+        )
+    return Table(
+        "Against published numbers (mteb results repository, pyserini 2CR)",
+        ["model", "dataset", "split", "metric", "evalkit", "published", "Δ", "verdict", "why",
+         "source"],
+        rows,
+        [False, False, False, False, True, True, True, False, False, False],
+        note="evalkit as compared: scaled to the source's query count where evalkit dropped "
+        "queries whose judgements are all 0. 'conditions differ' is no failed reproduction.",
+    )  # fmt: skip
+
+
+def describe_records(
+    records: Iterable[ResultRecord],
+    rows: Sequence[PublishedRow] | None = None,
+    metrics: Iterable[str] | None = ("ndcg_at_10",),
+) -> list[str]:
+    """One line per comparison, for ``evalkit run`` to print after its summary."""
+    return [c.describe() for _, c in compare_records(records, rows, metrics)]
