@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -27,7 +28,8 @@ from evalkit.results import ResultRecord, load_results
 
 CLASS_NAME = re.compile(r"\b[A-Z]\w*(Error|Exception)\b|Traceback")
 FAST = settings(
-    max_examples=25,
+    # more for a longer hunt: EVALKIT_HYPOTHESIS_EXAMPLES=500
+    max_examples=int(os.environ.get("EVALKIT_HYPOTHESIS_EXAMPLES", "25")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
