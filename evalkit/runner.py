@@ -26,7 +26,16 @@ from evalkit.errors import DataError, EvalkitError
 from evalkit.metrics import DEFAULT_MEASURES, canonical, evaluate_run, parse_measure
 from evalkit.models.base import Encoder, Lengths, ModelSpec, resolve_lengths
 from evalkit.models.registry import load_encoder, resolve_model
-from evalkit.results import ResultRecord, environment, load_results, now, slug, write_trec_run
+from evalkit.results import (
+    RecordError,
+    ResultRecord,
+    environment,
+    file_sha256,
+    now,
+    read_record,
+    slug,
+    write_trec_run,
+)
 from evalkit.retrieval import (
     DEFAULT_SHARD_SIZE,
     DenseRetriever,
@@ -199,13 +208,16 @@ def evaluate_collection(
 
 def publish(record: ResultRecord, run: Run | None, output_dir: Path, tag: str) -> Path:
     """Write a record (and its TREC run file) so that both are there or neither: the run
-    file goes first; the record, which readers take as "done", is renamed into place last."""
+    file goes first; the record, which readers take as "done", is renamed into place last
+    and holds the run file's SHA-256 (``run_file``), which binds the two."""
     path = output_dir / record.relative_path()
     try:
+        record.run_file = None
         if run is not None:
             rows = sum(len(h) for h in run.values())
             _ensure_free(path.parent, rows * 64, "--save-run")
-            write_trec_run(path.with_suffix(".trec"), run, tag=tag)
+            trec = write_trec_run(path.with_suffix(".trec"), run, tag=tag)
+            record.run_file = {"name": trec.name, "sha256": file_sha256(trec)}
         faults.point("record-write")
         return record.write(output_dir)
     except OSError as e:
@@ -400,6 +412,7 @@ def evaluate(
     on_record: Callable[[ResultRecord, Path | None], None] | None = None,
     on_failure: Callable[[Failure], None] | None = None,
     on_summary: Callable[[str], None] | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> list[ResultRecord]:
     """Evaluate ``model`` on every (dataset, language) of ``suite``: one record per
     (dataset, language, dim).
@@ -409,7 +422,11 @@ def evaluate(
     already there with the same identity are reused unless ``overwrite``. A dataset that fails
     to load is passed to ``on_failure`` and the others are still scored; without
     ``on_failure`` the first failure raises. Under ``torchrun`` the ranks share the corpus and
-    rank 0 returns the records (the others return ``[]``)."""
+    rank 0 returns the records (the others return ``[]``).
+
+    A record on disk is reused only when it verifies (digest, fields, means) and holds what
+    is asked (every measure; with ``save_run`` a run file whose SHA-256 it states); otherwise
+    it is recomputed and ``on_notice`` gets one line saying why."""
     measures = _checked_options(
         top_k=top_k,
         search_backend=search_backend,
@@ -494,7 +511,13 @@ def evaluate(
             r = ready()
             settings = _settings_for(r, task.spec.suite, coll, base, max_length, max_query_length)
             settings = replace(settings, dims=dims)
-            kept = _existing(r, coll, settings, task.spec.suite, out_dir) if not overwrite else []
+            kept: list[tuple[ResultRecord, Path]] = []
+            scored = measures
+            if not overwrite:
+                notice = on_notice if on_notice is not None and dist.is_main else None
+                kept, scored = _existing(
+                    r, coll, settings, task.spec.suite, out_dir, measures, save_run, notice
+                )
             if kept:
                 for rec, path in kept:
                     records.append(rec)
@@ -505,7 +528,7 @@ def evaluate(
                 r,
                 coll,
                 settings,
-                measures=measures,
+                measures=scored,
                 suite=task.spec.suite,
                 progress=bar,
                 dist=dist,
@@ -515,8 +538,12 @@ def evaluate(
             for record, run in results:
                 path = None
                 if out_dir is not None:
+                    # A run file left by an earlier run is rewritten, not left beside a
+                    # record whose scores it no longer gives.
+                    trec = (out_dir / record.relative_path()).with_suffix(".trec")
+                    keep_run = save_run or trec.is_file()
                     path = publish(
-                        record, run if save_run else None, out_dir, tag=slug(r.spec.name)
+                        record, run if keep_run else None, out_dir, tag=slug(r.spec.name)
                     )
                 records.append(record)
                 if on_record is not None:
@@ -591,16 +618,24 @@ def _existing(
     settings: RetrievalSettings,
     suite: str | None,
     out_dir: Path | None,
-) -> list[tuple[ResultRecord, Path]]:
-    """The records of this (model, collection, settings) already on disk, one per dim, or
-    ``[]`` if any is missing: mteb's "only missing" behaviour."""
+    measures: tuple[str, ...],
+    save_run: bool,
+    notice: Callable[[str], None] | None = None,
+) -> tuple[list[tuple[ResultRecord, Path]], tuple[str, ...]]:
+    """The records of this (model, collection, settings) already on disk, one per dim, when
+    every one verifies and satisfies the request (mteb's "only missing" behaviour); else
+    ``[]``, each reason told to ``notice`` in one line. Also the measures to score when
+    recomputing: those asked plus those the records on disk hold, so that recomputing for a
+    new --metric does not drop an earlier one."""
     if out_dir is None:
-        return []
+        return [], measures
     enc = getattr(retriever, "encoder", None)
     # As ready() reads it: an encoder of one's own may state its dim only in its spec.
     full = getattr(enc, "dim", None) or (enc.spec.dim if enc is not None else None)
     info = retriever.describe(coll, settings)
     found = []
+    scored = list(measures)
+    reasons = []
     for d in settings.dims:
         skel = _skeleton(
             _model_info(retriever, settings.lengths, d, full),
@@ -610,15 +645,45 @@ def _existing(
         )
         path = out_dir / skel.relative_path()
         if not path.is_file():
-            return []
+            continue
         try:
-            [rec] = load_results(path)
-        except (EvalkitError, ValueError):
-            return []
-        if rec.identity_key != skel.identity_key or not rec.scores:
-            return []
+            rec = read_record(path)
+        except RecordError as e:
+            reasons.append(f"{path}: {e.reason}")
+            continue
+        if rec.identity_key != skel.identity_key:
+            reasons.append(f"{path}: holds another experiment (identity {rec.identity_key})")
+            continue
+        scored += [m for m in rec.scores if m not in scored]
+        lacking = [m for m in measures if m not in rec.scores]
+        if lacking:
+            reasons.append(f"{path}: lacks {', '.join(lacking)}, which this run asks for")
+            continue
+        problem = _run_file_problem(rec, path) if save_run else None
+        if problem:
+            reasons.append(f"{path}: {problem}")
+            continue
         found.append((rec, path))
-    return found
+    if len(found) == len(settings.dims):
+        return found, measures
+    for reason in reasons:
+        if notice is not None:
+            notice(f"{reason}; recomputing it")
+    return [], tuple(scored)
+
+
+def _run_file_problem(rec: ResultRecord, path: Path) -> str | None:
+    """Why the record's TREC run file cannot stand for --save-run, or ``None``."""
+    trec = path.with_suffix(".trec")
+    if rec.run_file is None or rec.run_file.get("name") != trec.name:
+        return "has no run file, which --save-run asks for"
+    try:
+        digest = file_sha256(trec)
+    except OSError as e:
+        return f"its run file {trec.name} cannot be read ({e.strerror or e})"
+    if digest != rec.run_file.get("sha256"):
+        return f"its run file {trec.name} is not the one written with it (SHA-256 differs)"
+    return None
 
 
 def _summary(rec: ResultRecord, label: str) -> str:

@@ -222,6 +222,9 @@ def run(
     def summary(line: str) -> None:
         err_console.print(escape(line), highlight=False, soft_wrap=True, style="dim")
 
+    def notice(line: str) -> None:
+        err_console.print(f"[yellow]note[/] {escape(line)}", highlight=False, soft_wrap=True)
+
     def written(record: ResultRecord, path: Path | None) -> None:
         ds = record.dataset
         label = ds["name"] + (f"/{ds['language']}" if ds.get("language") else "")
@@ -283,6 +286,7 @@ def run(
             on_record=written,
             on_failure=failed,
             on_summary=summary,
+            on_notice=notice,
         )
     if not records and not failures:
         return  # a torchrun rank other than 0: rank 0 prints the table

@@ -134,6 +134,11 @@ def compare(
         raise EvalkitError(f"--tolerance {tolerance}: must be >= 0 (nDCG points)")
     if alpha is not None and not 0 < alpha < 1:
         raise EvalkitError(f"--alpha {alpha}: must be between 0 and 1")
+    # Records from files were checked when read; records built in Python are checked here, so
+    # a NaN, null or edited mean can never compare as "no regression".
+    for side, records in (("BASELINE", baseline), ("CURRENT", current)):
+        for i, r in enumerate(records):
+            r.check(f"{side} record {i + 1}")
     # One model a side: pair whatever the names (A/B runs of two models, with
     # --allow-settings-mismatch); several: pair each model with itself.
     by_model = (
@@ -241,6 +246,8 @@ def _models(records: Sequence[ResultRecord]) -> str:
 
 
 def _status(diff: float, p: float | None, tolerance: float, alpha: float | None) -> str:
+    if not math.isfinite(diff):
+        return "regressed"  # never a pass: checked records cannot get here
     # Exactly at the tolerance is not beyond it; 1e-9 absorbs the float error of x100.
     significant = alpha is None or (p is not None and not math.isnan(p) and p < alpha)
     if diff < -tolerance - 1e-9 and significant:
