@@ -772,3 +772,22 @@ def test_published_text_keeps_the_published_precision() -> None:
     assert regen.published_text("0.42225999999999997") == "0.42226"
     assert regen.published_text("0.6371823956442826") == "0.6371823956442826"
     assert math.isclose(float(regen.published_text("0.9415299999999999")), 0.94153)
+
+
+def test_run_prints_the_published_number_and_a_conditions_verdict(tmp_path: Path, capsys) -> None:
+    """`evalkit run` names the published counterpart of a score; a 2-document folder called
+    scifact is another collection, so the verdict is a conditions mismatch, never a failure."""
+    from conftest import write_beir
+
+    from evalkit.cli import main
+
+    folder = write_beir(
+        tmp_path / "scifact",
+        [{"_id": "d1", "text": "moon light"}, {"_id": "d2", "text": "sun heat"}],
+        [{"_id": "q1", "text": "moon"}],
+        [("q1", "d1", 1)],
+    )
+    main(["run", "-m", "bm25", "--suite", str(folder), "-o", str(tmp_path / "o"), "--no-progress"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "published: bm25 on scifact test ndcg_at_10: evalkit 1.00000 vs pyserini-2cr" in out
+    assert "conditions differ" in out and "reproduced" not in out and "differs" not in out

@@ -294,6 +294,7 @@ def run(
         results_table(records, title=f"evalkit run: suite {suite}", incomplete=bool(failures))
     )
     console.print(f"records: {output_dir}", highlight=False)
+    _print_published(records)
     if failures:
         raise RunFailed(
             f"{len(failures)} dataset(s) could not be scored "
@@ -307,3 +308,15 @@ def _sparse_models(models: list[str], model_type: str | None) -> set[str]:
     from evalkit.models.registry import resolve_model
 
     return {m for m in models if resolve_model(m, model_type).kind == "bm25"}
+
+
+def _print_published(records: list[ResultRecord]) -> None:
+    """Beside each score with a published counterpart (mteb results, pyserini 2CR): the
+    published value and the verdict, so a user knows their setup is right before trusting a
+    new number."""
+    from evalkit.evaluation.published import DEFAULT_PATH, compare_records, load_published
+
+    if DEFAULT_PATH.is_file():
+        for rec, c in compare_records(records, load_published(), ("ndcg_at_10",)):
+            line = f"published: {rec.model['name']} on {c.describe()}"
+            console.print(line, soft_wrap=True, highlight=False)
