@@ -407,7 +407,13 @@ def test_shards_are_hashed_as_written_on_a_background_thread(
 
     monkeypatch.setattr(cache_mod, "open", counting_open, raising=False)
     monkeypatch.setattr(ShardCache, "store", store)
-    monkeypatch.setattr(Path, "read_bytes", lambda p: pytest.fail(f"{p} read whole: a second copy"))
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(p: Path) -> bytes:
+        assert p.suffix != ".npy", f"{p} read whole, then copied again"
+        return real_read_bytes(p)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
     cold = run(model_a, corpus60, tmp_path / "cache")
     assert shards(cold) == (0, 6)
     assert len(threads) == 6 and threading.main_thread().name not in threads
@@ -423,7 +429,10 @@ def test_shards_are_hashed_as_written_on_a_background_thread(
 def test_a_write_error_on_the_writer_thread_surfaces_in_one_line(
     corpus60: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    where: list[str] = []
+
     def full(fd: int) -> None:
+        where.append(threading.current_thread().name)
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(cache_mod.os, "fsync", full)
@@ -431,6 +440,7 @@ def test_a_write_error_on_the_writer_thread_surfaces_in_one_line(
         evalkit.evaluate(HashingEncoder(), str(corpus60), cache_dir=tmp_path / "c", **KW)
     msg = str(e.value)
     assert "\n" not in msg and "No space left on device" in msg and "--no-cache" in msg
+    assert where and threading.main_thread().name not in where  # raised there, reported here
 
 
 def test_store_then_load_round_trips_and_any_damage_is_refused(tmp_path: Path) -> None:
