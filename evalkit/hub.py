@@ -251,6 +251,8 @@ def resolve_commit(repo_id: str, revision: str | None, repo_type: str = "model")
     rev = (revision or "main").strip()
     if is_commit(rev.lower()):
         return rev.lower()
+    if Path(repo_id).is_dir():
+        return None  # a local folder, not a Hub id: nothing to resolve against
     if not hub_offline_requested():
         try:
             from huggingface_hub import HfApi
@@ -745,7 +747,9 @@ def _pinned(src: Source) -> Source:
     revision, is resolved now): the record and the cache key then name the data that was
     read, and a moved branch is another dataset version, never the old one's results."""
 
-    def commit(repo_id: str, revision: str | None) -> str:
+    def commit(repo_id: str, revision: str | None) -> str | None:
+        if Path(repo_id).is_dir():
+            return revision  # a folder given as the repository: no Hub commit to resolve
         found = resolve_commit(repo_id, revision, "dataset")
         if found is None:
             raise _Unavailable(f"{repo_id}@{revision or 'main'}: no commit known for it")
