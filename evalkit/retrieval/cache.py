@@ -64,12 +64,12 @@ def ids_digest(ids: list[str]) -> str:
 
 def texts_digest(texts: list[str]) -> str:
     """SHA-256 of a shard's document strings in corpus order, exactly as encoded (title
-    joined), length-prefixed so no two lists of strings share a digest."""
-    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+    joined): their lengths (in code points), then their UTF-8 concatenation. The lengths
+    split the concatenation in one way only, so no two lists of strings share a digest."""
     h = hashlib.sha256()
-    h.update(np.fromiter(map(len, encoded), dtype="<i8", count=len(encoded)).tobytes())
-    for b in encoded:
-        h.update(b)
+    h.update(np.fromiter(map(len, texts), dtype="<i8", count=len(texts)).tobytes())
+    for i in range(0, len(texts), 4096):  # joined in pieces: one MLDR shard is gigabytes
+        h.update("".join(texts[i : i + 4096]).encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 
 
