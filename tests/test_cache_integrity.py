@@ -501,3 +501,37 @@ def test_cache_parts_hold_no_local_file_fingerprint(corpus60: Path) -> None:
     parts = cache_parts(HashingEncoder(), coll, Lengths(None, 128))
     assert parts is not None and "fingerprint" not in parts["corpus"]
     assert parts["packages"]["tokenizers"] and parts["n"] == N_DOCS
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.integers(1, 6),
+    width=st.integers(1, 5),
+    dtype=st.sampled_from(["float32", "float16"]),
+    target=st.sampled_from(["npy", "json"]),
+    where=st.floats(0, 1, exclude_max=True),
+    bit=st.integers(0, 7),
+)
+def test_load_returns_the_stored_array_or_nothing(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: int,
+    width: int,
+    dtype: str,
+    target: str,
+    where: float,
+    bit: int,
+) -> None:
+    """Any one bit flipped in a shard's file or manifest: the shard is refused, or (a flip
+    that leaves the manifest meaning the same) the very array stored comes back."""
+    cache = ShardCache(tmp_path_factory.mktemp("flip"), "k" * 32, dtype)
+    shard = Shard(0, 0, rows)
+    emb = np.arange(rows * width, dtype=np.float32).reshape(rows, width) / 7
+    cache.store(shard, "ids", emb, {}, texts_sha256="texts")
+    path = cache.dir / f"{shard.name}.{target}"
+    data = bytearray(path.read_bytes())
+    data[int(where * len(data))] ^= 1 << bit
+    path.write_bytes(bytes(data))
+    got = cache.load(shard, "ids", width, texts_sha256="texts")
+    if got is not None:
+        np.testing.assert_array_equal(got, emb.astype(dtype))
+        assert target == "json"
