@@ -205,11 +205,12 @@ def pinned(spec: ModelSpec) -> ModelSpec:
     commit = resolve_commit(spec.hf_id, spec.revision)
     if commit is None:
         option = f"--revision {spec.revision}" if spec.revision else f"--model {spec.name}"
+        import huggingface_hub.constants as hc
+
         raise ModelError(
-            f"{option}: cannot tell which commit of {spec.hf_id} "
-            f"{repr(spec.revision) if spec.revision else 'main'} is (not on the Hub, or not "
-            "in the Hugging Face cache while offline); pass a full commit hash or a cached "
-            "revision"
+            f"{option}: no commit known for {spec.hf_id}@{spec.revision or 'main'} (the Hub "
+            f"has no such revision, or it is not in the Hugging Face cache {hc.HF_HUB_CACHE} "
+            "while offline); pass a full commit hash, or a revision the cache holds"
         )
     return replace(spec, revision=commit)
 
