@@ -231,6 +231,67 @@ def hub_mode() -> Iterator[str | None]:
         dc.HF_HUB_OFFLINE, hc.HF_HUB_OFFLINE = saved
 
 
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def is_commit(revision: str | None) -> bool:
+    """A full Hub commit hash (what a cache key and a record may name: a branch moves)."""
+    return bool(revision) and _COMMIT.fullmatch(str(revision)) is not None
+
+
+def resolve_commit(repo_id: str, revision: str | None, repo_type: str = "model") -> str | None:
+    """The commit that ``revision`` (a branch, tag, full or abbreviated commit; ``None`` is
+    ``main``) of ``repo_id`` names now, or ``None`` when it cannot be known.
+
+    Online, the Hub says (``huggingface_hub``'s ``repo_info``); offline, or when the Hub
+    cannot answer, the Hugging Face cache does: ``refs/<revision>`` holds the commit a branch
+    or tag last resolved to (what ``transformers`` and ``datasets`` then load), and an
+    abbreviated commit names the one ``snapshots/<commit>`` it starts. Call it inside
+    :func:`hub_mode`, which decides online or offline."""
+    rev = (revision or "main").strip()
+    if is_commit(rev.lower()):
+        return rev.lower()
+    if Path(repo_id).is_dir():
+        return None  # a local folder, not a Hub id: nothing to resolve against
+    if not hub_offline_requested():
+        try:
+            from huggingface_hub import HfApi
+
+            sha = HfApi().repo_info(repo_id, repo_type=repo_type, revision=rev).sha
+            if is_commit(sha):
+                return str(sha)
+        except Exception as e:
+            if not _is_unavailable(e):
+                raise
+            from huggingface_hub import errors as hf_errors
+
+            if isinstance(e, (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError)):
+                return None  # the Hub answered: there is no such revision
+    return cached_commit(repo_id, rev, repo_type)
+
+
+def cached_commit(repo_id: str, revision: str, repo_type: str = "model") -> str | None:
+    """``revision`` of ``repo_id`` as the local Hugging Face cache (``HF_HUB_CACHE``) last
+    resolved it, or ``None``."""
+    import huggingface_hub.constants as hc
+    from huggingface_hub.file_download import repo_folder_name
+
+    if not revision or ".." in revision.split("/") or revision.startswith("/"):
+        return None
+    folder = Path(hc.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type=repo_type)
+    try:
+        commit = (folder / "refs" / revision).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        commit = ""
+    if is_commit(commit):
+        return commit
+    if re.fullmatch(r"[0-9a-f]{7,39}", revision):
+        found = [p.name for p in (folder / "snapshots").glob(f"{revision}*") if is_commit(p.name)]
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
 def _is_unavailable(exc: BaseException) -> bool:
     """Missing, unreachable, gated or not cached, as opposed to present but malformed."""
     from datasets.exceptions import DatasetNotFoundError
@@ -246,7 +307,7 @@ def _is_unavailable(exc: BaseException) -> bool:
         hf_errors.GatedRepoError,
         hf_errors.OfflineModeIsEnabled,
     )
-    if isinstance(exc, kinds):
+    if isinstance(exc, (*kinds, _Unavailable)):
         return True
     name = type(exc).__name__
     return name in {"ConnectError", "ConnectTimeout", "ReadTimeout", "HfHubHTTPError"}
@@ -409,6 +470,8 @@ def _collection(
         )
     if src.opt("qrels_id"):
         source["qrels_id"] = src.opt("qrels_id")
+        if locator.data_dir is None:
+            source["qrels_revision"] = src.opt("qrels_revision")
     return Collection(
         name=spec.name,
         corpus=corpus,
@@ -679,11 +742,41 @@ def _from_data_dir(spec: DatasetSpec, language: str | None, data_dir: Path) -> C
     )
 
 
+def _pinned(src: Source) -> Source:
+    """``src`` with each repository it reads at a commit (a branch such as ``main``, or no
+    revision, is resolved now): the record and the cache key then name the data that was
+    read, and a moved branch is another dataset version, never the old one's results."""
+
+    def commit(repo_id: str, revision: str | None) -> str | None:
+        if Path(repo_id).is_dir():
+            return revision  # a folder given as the repository: no Hub commit to resolve
+        found = resolve_commit(repo_id, revision, "dataset")
+        if found is None:
+            raise _Unavailable(f"{repo_id}@{revision or 'main'}: no commit known for it")
+        return found
+
+    opts = dict(src.options)
+    if src.layout == "beir-hub":
+        qrels_id = src.opt("qrels_id") or f"{src.id}-qrels"
+        opts.update(qrels_id=qrels_id, qrels_revision=commit(qrels_id, src.opt("qrels_revision")))
+    if src.layout == "miracl":
+        corpus_id = src.opt("corpus_id", "miracl/miracl-corpus")
+        opts.update(
+            corpus_id=corpus_id, corpus_revision=commit(corpus_id, src.opt("corpus_revision"))
+        )
+    return Source(
+        layout=src.layout,
+        id=src.id,
+        revision=commit(src.id, src.revision),
+        options=tuple(sorted(opts.items())),
+    )
+
+
 def _from_hub(spec: DatasetSpec, language: str | None) -> Collection:
     src = sources(spec)[0]
     with hub_mode() as offline_why:
         try:
-            return READERS[src.layout](src, spec, language, Locator(None))
+            return READERS[src.layout](_pinned(src), spec, language, Locator(None))
         except (DataError, _NoConfig) as e:
             raise DataError(f"{_label(spec, language)}: {src.label}: {e}") from None
         except Exception as e:

@@ -65,7 +65,10 @@ def tiny_disk(tmp_path: Path):
 def test_full_cache_disk_is_refused_before_encoding(tmp_path: Path, tiny_disk: Path) -> None:
     coll = _corpus(tmp_path / "c", 300)  # 300 x 256 float32 = 300 KiB > 64 KiB
     enc = HashingEncoder(dim=256)
-    with pytest.raises(EvalkitError, match=r"embedding cache needs .* GB more .* --no-cache"):
+    with pytest.raises(
+        EvalkitError,
+        match=r"embedding cache needs 307.2 KB more but the disk has .* KB free; .* --no-cache",
+    ):
         evalkit.evaluate(enc, str(coll), cache_dir=tiny_disk)
     assert enc.seen == []  # nothing was encoded for nothing
     assert not [p for p in tiny_disk.rglob("*") if p.is_file() and p.suffix == ".tmp"]
@@ -141,13 +144,16 @@ def test_two_runs_sharing_cache_and_output_at_once(tmp_path: Path) -> None:
     [rec] = evalkit.load_results(tmp_path / "out")
     [alone] = evalkit.evaluate("minilm", str(coll), cache=False)
     assert rec.scores == pytest.approx(alone.scores, abs=1e-6)
-    from evalkit.retrieval.cache import Shard, ShardCache, ids_digest
+    from evalkit.retrieval.cache import Shard, ShardCache, ids_digest, texts_digest
 
     [key_dir] = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
     cache = ShardCache(tmp_path / "cache", key_dir.name)
     ids = [f"d{i}" for i in range(200)]
     for i, start in enumerate(range(0, 200, 50)):
         shard = Shard(i, start, start + 50)
-        arr = cache.load(shard, ids_digest(ids[start : start + 50]))
+        texts = [f"word{i} common" for i in range(start, start + 50)]
+        arr = cache.load(
+            shard, ids_digest(ids[start : start + 50]), texts_sha256=texts_digest(texts)
+        )
         assert arr is not None and np.isfinite(arr).all()
     assert not list((tmp_path / "cache").rglob("*.tmp"))

@@ -3,8 +3,13 @@ and, for dense models, an :class:`Encoder` with ``encode_queries`` / ``encode_do
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -202,23 +207,120 @@ def resolved_revision(source: str | None, config: Any = None) -> str | None:
     return None
 
 
-def local_model_fingerprint(path: str | None) -> str | None:
-    """Identity of a local model directory for the embedding cache: a local checkpoint has no
-    revision, so a rewritten one at the same path must not reuse old vectors. Hashes config
-    and tokenizer files, and the size and mtime of weight files (too big to hash each run)."""
-    import hashlib
-    from pathlib import Path
+VECTOR_FILE_SUFFIXES: tuple[str, ...] = (
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".json",
+    ".txt",
+    ".model",
+    ".tiktoken",
+)
+"""Files of a model folder that change its vectors: weights, configs (model, tokenizer,
+sentence-transformers modules such as ``1_Pooling/config.json``), vocabularies."""
+_NOT_LOADED_DIRS = frozenset({"onnx", "openvino", "__pycache__"})
+"""Exports evalkit never loads (it runs the torch weights); dot-folders are skipped too."""
+RACY_NS = 2_000_000_000
+"""A file changed this recently (by ctime) when it was hashed is not memoised: a later
+change within the same timestamp tick would otherwise look unchanged (git's racy-clean rule)."""
 
+
+def model_files(path: str | Path) -> list[Path]:
+    """The files of a local model folder its fingerprint covers, sorted (see
+    :data:`VECTOR_FILE_SUFFIXES`): README files, ONNX exports and the like change no vector."""
+    root = Path(path)
+    out = []
+    for f in root.rglob("*"):
+        rel = f.relative_to(root)
+        if any(p in _NOT_LOADED_DIRS or p.startswith(".") for p in rel.parts[:-1]):
+            continue
+        if f.suffix in VECTOR_FILE_SUFFIXES and not f.name.startswith(".") and f.is_file():
+            out.append(f)
+    return sorted(out, key=lambda f: f.relative_to(root).as_posix())
+
+
+def local_model_fingerprint(path: str | None) -> str | None:
+    """Identity of a local model directory (cache key and record): SHA-256 over the relative
+    names and the SHA-256 of the *contents* of :func:`model_files`. The same bytes installed
+    again (a fresh venv, ``cp`` without ``-p``) give the same fingerprint; other bytes, even
+    with the size and mtime of the old ones restored, give another.
+
+    Each file's digest is memoised in ``<evalkit cache>/fingerprints.json`` under its path,
+    size, mtime, ctime, inode and device, so a 5 GB checkpoint is read once, not every run.
+    The ctime is what makes the memo safe: writing a file, or restoring its mtime with
+    ``touch``/``os.utime``, sets the ctime to now, and no user call can set it back; a file
+    copied over another has a new inode. A file whose ctime is within :data:`RACY_NS` of the
+    moment it was hashed is not memoised (a change within the same clock tick)."""
     if not path or not Path(path).is_dir():
         return None
+    root = Path(path)
+    memo = _FileDigestMemo.open()
     h = hashlib.sha256()
-    for f in sorted(Path(path).rglob("*")):
-        if not f.is_file():
-            continue
-        h.update(str(f.relative_to(path)).encode())
-        if f.suffix in (".json", ".txt", ".model") and f.stat().st_size < 50_000_000:
-            h.update(f.read_bytes())
-        else:
-            st = f.stat()
-            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    for f in model_files(root):
+        h.update(f.relative_to(root).as_posix().encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+        h.update(memo.digest(f).encode())
+        h.update(b"\n")
+    memo.save()
     return h.hexdigest()[:16]
+
+
+class _FileDigestMemo:
+    """``path -> (size, mtime_ns, ctime_ns, inode, device, sha256)``: an optimisation only; a
+    missing, unreadable or unwritable memo means the files are hashed again."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+        self.entries: dict[str, list[Any]] = {}
+        self.changed = False
+
+    @classmethod
+    def open(cls) -> _FileDigestMemo:
+        root = os.environ.get("EVALKIT_CACHE") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "evalkit"
+        )
+        memo = cls(Path(root) / "fingerprints.json")
+        try:
+            data = json.loads(memo.path.read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                memo.entries = {
+                    k: v for k, v in data.items() if isinstance(v, list) and len(v) == 6
+                }
+        except (OSError, ValueError):
+            pass
+        return memo
+
+    @staticmethod
+    def _stamp(st: Any) -> list[int]:
+        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+    def digest(self, f: Any) -> str:
+        key = os.path.realpath(f)  # a Hub snapshot's files are links to its blobs
+        before = os.stat(key)
+        entry = self.entries.get(key)
+        if entry is not None and entry[:5] == self._stamp(before):
+            return str(entry[5])
+        started = time.time_ns()
+        with open(key, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        after = os.stat(key)
+        stable = self._stamp(after) == self._stamp(before)
+        if stable and after.st_ctime_ns < started - RACY_NS:
+            self.entries[key] = [*self._stamp(after), digest]
+            self.changed = True
+        elif key in self.entries:
+            del self.entries[key]
+            self.changed = True
+        return digest
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.entries), encoding="utf-8")
+            os.replace(tmp, self.path)  # concurrent runs: the last writer wins, none is torn
+        except OSError:
+            tmp.unlink(missing_ok=True)

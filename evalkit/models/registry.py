@@ -186,7 +186,7 @@ def load_encoder(
     # An unreachable Hub: fail (or use the cache) within seconds, not after minutes of retries.
     with hub_mode() as offline_because:
         try:
-            return _construct(spec, device, dtype, max_batch_tokens)
+            return _construct(pinned(spec), device, dtype, max_batch_tokens)
         except ModelError as e:
             if not offline_because:
                 raise
@@ -194,6 +194,27 @@ def load_encoder(
                 f"{e} [{offline_because}: run once online to fill the Hugging Face cache, or "
                 f"pass a local copy with {local_copy_option}]"
             ) from None
+
+
+def pinned(spec: ModelSpec) -> ModelSpec:
+    """``spec`` at the commit its revision names now (``None``: ``main``), so the weights
+    loaded, the cache key and the record all name that commit: a moved branch is a new model
+    version, never the old one's vectors or results. Call inside ``hub_mode()``."""
+    from evalkit.hub import resolve_commit
+
+    if not spec.hf_id:
+        return spec  # nothing to load from; the encoder says so
+    commit = resolve_commit(spec.hf_id, spec.revision)
+    if commit is None:
+        option = f"--revision {spec.revision}" if spec.revision else f"--model {spec.name}"
+        import huggingface_hub.constants as hc
+
+        raise ModelError(
+            f"{option}: no commit known for {spec.hf_id}@{spec.revision or 'main'} (the Hub "
+            f"has no such revision, or it is not in the Hugging Face cache {hc.HF_HUB_CACHE} "
+            "while offline); pass a full commit hash, or a revision the cache holds"
+        )
+    return replace(spec, revision=commit)
 
 
 def load_sparse(spec: ModelSpec) -> BM25Retriever:

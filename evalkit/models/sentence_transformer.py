@@ -97,7 +97,8 @@ class SentenceTransformerEncoder:
             or self.model.get_sentence_embedding_dimension
         )
         self.dim = int(get_dim() or 0) or spec.dim
-        self.revision = spec.revision or resolved_revision(source, _first_config(self.model))
+        # The commit actually loaded first: a branch name would go stale.
+        self.revision = resolved_revision(source, _first_config(self.model)) or spec.revision
         self.show_progress = False
         self.spec = self._effective_spec(spec)
 

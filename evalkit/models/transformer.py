@@ -87,8 +87,9 @@ class TransformerEncoder:
         self.spec = self._effective_spec(spec)
         self.max_query_length: int | None = self.spec.max_query_length or self.own_max_length
         self.max_doc_length: int | None = self.spec.max_doc_length or self.own_max_length
-        self.revision: str | None = spec.revision or resolved_revision(
-            self.source, self.model.config
+        # The commit transformers actually loaded first: a branch name would go stale.
+        self.revision: str | None = (
+            resolved_revision(self.source, self.model.config) or spec.revision
         )
         self.default_batch_size = 32
 

@@ -1,19 +1,24 @@
 """The shard cache: corpus embeddings stored shard by shard, each trusted only when verified.
 
 Layout: ``<root>/<key>/shard-<start>-<stop>.npy`` (``<key>-float16/`` for float16 shards) with
-``shard-<start>-<stop>.json`` beside it (its manifest: shard index, rows, width, dtype, SHA-256
-of the shard's document ids and of the ``.npy`` bytes). The ``.npy`` is written to a temporary
-file, fsynced and renamed, and the manifest is published after it, so a process killed at any
-instant (``kill -9`` included) leaves either a complete, verifiable shard or none: a resumed
-run loses at most the shards that were in flight. A shard whose file is truncated or altered,
-whose ids differ (a reordered corpus) or that holds NaN/inf fails verification and is encoded
-again.
+``shard-<start>-<stop>.json`` beside it (its manifest: shard index, rows, width, dtype, the
+cache key and the settings it hashes, SHA-256 of the shard's document ids, of its document
+texts and of the ``.npy`` bytes). The ``.npy`` is written to a temporary file (hashed as it
+is written, never read back), fsynced and renamed, and the manifest is published after it, so
+a process killed at any instant (``kill -9`` included) leaves either a complete, verifiable
+shard or none: a resumed run loses at most the shards that were in flight.
 
-``key`` (:func:`cache_key`) covers everything that changes the vectors: the model (id,
-resolved revision or local fingerprint, kind, dtype, pooling, normalisation, prefix, document
-token limit), evalkit's encoder code version, the library versions and attention backend, how
-titles are joined and the corpus identity. Shard membership is by corpus position, so runs
-with the same ``--shard-size`` (any number of processes) share shards.
+A shard is used only when its manifest names this cache key, this shard's ids and the exact
+strings this run would encode, and its bytes hash as stated: a shard copied from another
+model of the same width, a cache copied from a corpus with the same ids but other texts, a
+truncated or altered file, a reordered corpus or NaN/inf all fail and are encoded again.
+
+``key`` (:func:`cache_key`) covers everything that changes the vectors: the model (id and
+commit, or a content fingerprint of a local folder; kind, dtype, pooling, normalisation,
+prefixes, document token limit), evalkit's encoder code version, the library versions
+(tokenizers included) and attention backend, how titles are joined and which corpus it is.
+Shard membership is by corpus position, so runs with the same ``--shard-size`` (any number
+of processes) share shards.
 """
 
 from __future__ import annotations
@@ -57,9 +62,55 @@ def ids_digest(ids: list[str]) -> str:
     return h.hexdigest()
 
 
-def _file_digest(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+def texts_digest(texts: list[str]) -> str:
+    """SHA-256 of a shard's document strings in corpus order, exactly as encoded (title
+    joined): their lengths (in code points), then their UTF-8 concatenation. The lengths
+    split the concatenation in one way only, so no two lists of strings share a digest."""
+    h = hashlib.sha256()
+    h.update(np.fromiter(map(len, texts), dtype="<i8", count=len(texts)).tobytes())
+    for i in range(0, len(texts), 4096):  # joined in pieces: one MLDR shard is gigabytes
+        h.update("".join(texts[i : i + 4096]).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes in the unit that fits (B, KB, MB, GB, TB; powers of 1000)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _npy_header(arr: np.ndarray) -> bytes:
+    """The ``.npy`` header ``np.save`` writes for ``arr`` (C order, no pickle)."""
+    from numpy.lib import format as npy_format
+
+    buf = io.BytesIO()
+    npy_format.write_array_header_1_0(buf, npy_format.header_data_from_array_1_0(arr))
+    return buf.getvalue()
+
+
+def _parse_npy(data: bytearray) -> np.ndarray:
+    """A view of the array in ``data`` (a whole ``.npy`` file), no copy; ``ValueError`` if
+    it is not a plain C-order ``.npy`` of a numeric dtype."""
+    from numpy.lib import format as npy_format
+
+    head = io.BytesIO(memoryview(data)[: min(len(data), 65536)])
+    version = npy_format.read_magic(head)
+    if version == (1, 0):
+        shape, fortran, dtype = npy_format.read_array_header_1_0(head)
+    elif version == (2, 0):
+        shape, fortran, dtype = npy_format.read_array_header_2_0(head)
+    else:
+        raise ValueError(f"npy version {version}")
+    if fortran or dtype.hasobject:
+        raise ValueError("not a C-order numeric array")
+    count = int(np.prod(shape)) if shape else 1
+    offset = head.tell()
+    if len(data) != offset + count * dtype.itemsize:
+        raise ValueError("size does not match the header")
+    return np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -96,6 +147,7 @@ class ShardCache:
         if dtype not in CACHE_DTYPES:
             raise EvalkitError(f"--cache-dtype {dtype!r}: expected float32 or float16")
         self.root = Path(root) if root else default_cache_dir()
+        self.key = key
         # float16 shards live beside the float32 ones: a run of one dtype would otherwise find
         # the other's shards, fail their dtype check and overwrite them, so runs alternating
         # --cache-dtype re-encoded the whole corpus every time.
@@ -104,27 +156,44 @@ class ShardCache:
 
     # ---- reading -----------------------------------------------------------------------
 
-    def load(self, shard: Shard, ids_sha256: str, width: int | None = None) -> np.ndarray | None:
-        """The shard's embeddings if its manifest verifies, else ``None`` (and the bad
-        files are removed so the shard is encoded again)."""
+    def load(
+        self,
+        shard: Shard,
+        ids_sha256: str,
+        width: int | None = None,
+        *,
+        texts_sha256: str,
+    ) -> np.ndarray | None:
+        """The shard's embeddings if its manifest verifies (this cache key, these ids, these
+        texts, these bytes), else ``None`` (and the bad files are removed so the shard is
+        encoded again). The file is read once into one buffer, hashed there and viewed as
+        the array: no second or third copy."""
         npy, man = self._paths(shard)
         if not man.is_file() or not npy.is_file():
             return None
+        arr = None
         try:
             meta = json.loads(man.read_text(encoding="utf-8"))
             ok = (
-                meta.get("start") == shard.start
+                isinstance(meta, dict)
+                and meta.get("key") == self.key
+                and meta.get("start") == shard.start
                 and meta.get("stop") == shard.stop
                 and meta.get("dtype") == self.dtype
                 and meta.get("ids_sha256") == ids_sha256
+                and meta.get("texts_sha256") == texts_sha256
                 and (width is None or meta.get("width") == width)
-                and npy.stat().st_size == meta.get("bytes")
             )
-            # One read serves the checksum and the array (shards are re-read at MIRACL scale).
-            data = npy.read_bytes() if ok else b""
-            ok = ok and hashlib.sha256(data).hexdigest() == meta.get("sha256")
-            arr = np.load(io.BytesIO(data), allow_pickle=False) if ok else None
-            del data
+            if ok:
+                with open(npy, "rb") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    if size == meta.get("bytes"):
+                        data = bytearray(size)
+                        ok = f.readinto(data) == size
+                    else:
+                        ok = False
+            if ok and hashlib.sha256(data).hexdigest() == meta.get("sha256"):
+                arr = _parse_npy(data)
         except (OSError, ValueError, json.JSONDecodeError):
             arr = None
         if (
@@ -147,8 +216,17 @@ class ShardCache:
 
     # ---- writing -----------------------------------------------------------------------
 
-    def store(self, shard: Shard, ids_sha256: str, emb: np.ndarray, meta: dict[str, Any]) -> None:
-        """Publish a shard atomically: data first (temp + fsync + rename), then its manifest."""
+    def store(
+        self,
+        shard: Shard,
+        ids_sha256: str,
+        emb: np.ndarray,
+        meta: dict[str, Any],
+        *,
+        texts_sha256: str,
+    ) -> None:
+        """Publish a shard atomically: data first (temp + fsync + rename), then its manifest.
+        The bytes are hashed as they are written, so the file is never read back."""
         npy, man = self._paths(shard)
         arr = np.ascontiguousarray(emb, dtype=self.dtype)
         try:
@@ -156,12 +234,16 @@ class ShardCache:
             self._write_meta(meta)
             tmp = npy.with_name(f".{npy.name}.{_host()}.{os.getpid()}.tmp")
             try:
+                header = _npy_header(arr)
+                body = memoryview(arr).cast("B")  # the array's own bytes: no copy
+                h = hashlib.sha256(header)
+                h.update(body)
                 with open(tmp, "wb") as f:
-                    np.save(f, arr, allow_pickle=False)
+                    f.write(header)
+                    f.write(body)
                     f.flush()
                     os.fsync(f.fileno())
-                digest = _file_digest(tmp)
-                size = tmp.stat().st_size
+                size = len(header) + body.nbytes
                 faults.point("shard-temp")  # killed here: a whole temp file, never published
                 os.replace(tmp, npy)
             finally:
@@ -173,11 +255,14 @@ class ShardCache:
                 "rows": shard.rows,
                 "width": int(arr.shape[1]),
                 "dtype": self.dtype,
+                "key": self.key,
+                "settings": meta,
                 "ids_sha256": ids_sha256,
-                "sha256": digest,
+                "texts_sha256": texts_sha256,
+                "sha256": h.hexdigest(),
                 "bytes": size,
             }
-            _atomic_text(man, json.dumps(manifest, indent=1))
+            _atomic_text(man, json.dumps(manifest, indent=1, default=str))
         except OSError as e:
             why = e.strerror or f"disk full? {e}"  # numpy's short write has no errno
             raise EvalkitError(
@@ -201,8 +286,8 @@ class ShardCache:
         free = shutil.disk_usage(probe).free
         if need > free:
             raise EvalkitError(
-                f"{self.dir}: the embedding cache needs {need / 1e9:.1f} GB more but the disk "
-                f"has {free / 1e9:.1f} GB free; use --cache-dtype float16 (half), --cache-dir "
+                f"{self.dir}: the embedding cache needs {human_bytes(need)} more but the "
+                f"disk has {human_bytes(free)} free; use --cache-dtype float16 (half), --cache-dir "
                 "on a larger disk, or --no-cache"
             )
 

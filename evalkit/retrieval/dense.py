@@ -21,7 +21,7 @@ from evalkit.data import Collection, doc_text
 from evalkit.errors import EvalkitError
 from evalkit.models.base import Encoder, Lengths, local_model_fingerprint
 from evalkit.retrieval import distributed
-from evalkit.retrieval.cache import ShardCache, cache_key, ids_digest, plan_shards
+from evalkit.retrieval.cache import ShardCache, cache_key, ids_digest, plan_shards, texts_digest
 from evalkit.retrieval.progress import Progress, Stats
 from evalkit.retrieval.search import Backend, TopK, cut_dim, score_block
 
@@ -64,17 +64,66 @@ class RetrievalResult:
     """What the record's ``search`` section says about how the run was made."""
 
 
-def model_identity(encoder: Any) -> dict[str, Any]:
-    """What identifies the model that made a vector (cache key and record)."""
-    spec = encoder.spec
-    local = spec.extra.get("local_dir") or (
+def _once(encoder: Any, what: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """``make()`` computed once per encoder and ``what`` (a 5 GB checkpoint is hashed once a
+    run, not once per collection, record and shard), kept on the encoder when it allows."""
+    memo = getattr(encoder, "_evalkit_once", None)
+    if not isinstance(memo, dict):
+        memo = {}
+        try:
+            encoder._evalkit_once = memo
+        except (AttributeError, TypeError):
+            pass  # an encoder with __slots__ or frozen: computed each time (memo file helps)
+    if what not in memo:
+        memo[what] = make()
+    return memo[what]
+
+
+def _local_dir(spec: Any) -> str | None:
+    return spec.extra.get("local_dir") or (
         spec.hf_id if spec.hf_id and Path(spec.hf_id).is_dir() else None
     )
+
+
+def _commit(encoder: Any, spec: Any, local: str | None) -> str | None:
+    """The revision a cache key and a record name: a Hub model's commit, never a branch.
+    Encoders evalkit loads hold the commit they loaded; an encoder of one's own whose spec
+    names a branch or tag gets it resolved (Hub, else the Hugging Face cache) or refused."""
+    rev = getattr(encoder, "revision", None) or spec.revision
+    if not rev or local or not spec.hf_id:
+        return rev  # a local folder is known by its fingerprint; no Hub id: a plain label
+    from evalkit.hub import hub_mode, is_commit, resolve_commit
+
+    if is_commit(rev):
+        return rev
+
+    def resolve() -> str | None:
+        with hub_mode():
+            return resolve_commit(spec.hf_id, rev)
+
+    commit = _once(encoder, ("commit", spec.hf_id, rev), resolve)
+    if commit is None:
+        raise EvalkitError(
+            f"--model {spec.name}: revision {rev!r} of {spec.hf_id} cannot be resolved to a "
+            "commit (not on the Hub, or not in the Hugging Face cache while offline); a "
+            "branch moves, so results and cached vectors are keyed by commit only"
+        )
+    return commit
+
+
+def model_identity(encoder: Any) -> dict[str, Any]:
+    """What identifies the model that made a vector (cache key and record): for a Hub model
+    the commit, for a local folder a fingerprint of the contents of its weight, config and
+    tokenizer files (computed once per encoder)."""
+    spec = encoder.spec
+    local = _local_dir(spec)
     return {
-        "local_fingerprint": local_model_fingerprint(local),
+        "local_fingerprint": _once(
+            encoder, ("fingerprint", local), lambda: local_model_fingerprint(local)
+        ),
         "name": spec.name,
         "hf_id": spec.hf_id,
-        "revision": getattr(encoder, "revision", None) or spec.revision,
+        "revision": _commit(encoder, spec, local),
         "kind": spec.kind,
         "dtype": str(getattr(encoder, "dtype", "")).replace("torch.", "") or None,
         "query_prefix": getattr(encoder, "query_prefix", spec.query_prefix),
@@ -85,31 +134,49 @@ def model_identity(encoder: Any) -> dict[str, Any]:
     }
 
 
-def _cache_key(encoder: Any, coll: Collection, lengths: Lengths) -> str | None:
+KEYED_PACKAGES = ("torch", "transformers", "sentence-transformers", "tokenizers")
+"""Libraries whose versions change the vectors (the DRAMA breakage was a transformers
+upgrade; a tokenizers upgrade can change token ids)."""
+
+
+def _package_versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for p in KEYED_PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def cache_parts(encoder: Any, coll: Collection, lengths: Lengths) -> dict[str, Any] | None:
+    """Everything that changes a document's vector, and nothing else: the model identity
+    and encoding settings, library versions, and which corpus (Hub id, commit and config, or
+    the name of a local one). A local corpus's file fingerprint is left out: it also covers
+    queries, qrels and, for a repository copy, every other language, none of which changes a
+    vector; each shard's manifest binds it to the exact texts it encoded instead."""
     src = coll.source
     if not (src.get("fingerprint") or (src.get("id") and src.get("revision"))):
         return None  # an in-memory collection has no identity to key on
-    from evalkit.results import environment
+    return {
+        "code": ENCODE_CODE_VERSION,
+        "packages": _package_versions(),
+        "attn": getattr(encoder, "attn_implementation", None),
+        "model": model_identity(encoder),
+        "max_doc_length": lengths.doc,
+        "title_join": coll.title_join,
+        "corpus": {k: v for k, v in src.items() if k not in ("path", "fingerprint")},
+        "name": coll.name,
+        "language": coll.language,
+        "n": len(coll.corpus),
+    }
 
-    packages = environment("cpu")["packages"]
-    return cache_key(
-        {
-            "code": ENCODE_CODE_VERSION,
-            # Vectors change with the libraries that make them (the DRAMA breakage was a
-            # transformers upgrade), so their versions and the attention backend are keyed.
-            "packages": {
-                p: packages.get(p) for p in ("torch", "transformers", "sentence-transformers")
-            },
-            "attn": getattr(encoder, "attn_implementation", None),
-            "model": model_identity(encoder),
-            "max_doc_length": lengths.doc,
-            "title_join": coll.title_join,
-            "corpus": {k: v for k, v in src.items() if k != "path"},
-            "name": coll.name,
-            "language": coll.language,
-            "n": len(coll.corpus),
-        }
-    )
+
+def _cache_key(encoder: Any, coll: Collection, lengths: Lengths) -> str | None:
+    parts = cache_parts(encoder, coll, lengths)
+    return None if parts is None else cache_key(parts)
 
 
 def _takes(fn: Callable[..., Any], name: str) -> bool:
@@ -191,9 +258,9 @@ class DenseRetriever:
         stats.shards_total = len(shards)
 
         cache = None
-        key = _cache_key(enc, coll, settings.lengths) if settings.cache else None
-        if key is not None:
-            cache = ShardCache(settings.cache_dir, key, settings.cache_dtype)
+        parts = cache_parts(enc, coll, settings.lengths) if settings.cache else None
+        if parts is not None:
+            cache = ShardCache(settings.cache_dir, cache_key(parts), settings.cache_dtype)
             cache.remove_stale_temp()
             stats.cache_dir = str(cache.dir)
 
@@ -206,7 +273,10 @@ class DenseRetriever:
             def tokenize(texts: list[str]) -> Any:
                 return enc.tokenize_documents(texts, max_length=settings.lengths.doc)
 
-        prefetch = _Prefetch(coll, lengths, tokenize)
+        # With a cache, every shard's texts are read and hashed (on the prefetch thread) to
+        # verify its manifest; only shards to encode are also ordered and tokenised.
+        prefetch = _Prefetch(coll, lengths, tokenize, digest=cache is not None)
+        writer = _ShardWriter()
         feed = None if with_progress else max(256, 8 * (settings.batch_size or 32))
 
         def needs_text(shard: Any) -> bool:
@@ -214,16 +284,20 @@ class DenseRetriever:
 
         try:
             with progress.task(f"encode+search {coll.key}", sum(s.rows for s in mine)) as adv:
-                if mine and needs_text(mine[0]):
-                    prefetch.start(mine[0])
+                if mine:
+                    prefetch.start(mine[0], encode=needs_text(mine[0]))
                 for i, shard in enumerate(mine):
                     shard_ids = ids.slice(shard.start, shard.rows).to_pylist()
                     digest = ids_digest(shard_ids)
-                    emb = cache.load(shard, digest, full_dim) if cache is not None else None
+                    emb = None
+                    texts_sha = ""
+                    if cache is not None:
+                        texts_sha = prefetch.texts_digest(shard)
+                        emb = cache.load(shard, digest, full_dim, texts_sha256=texts_sha)
                     if emb is None:
                         texts, order = prefetch.take(shard)
-                    if i + 1 < len(mine) and needs_text(mine[i + 1]):
-                        prefetch.start(mine[i + 1])  # read the next shard's text meanwhile
+                    if i + 1 < len(mine):  # read the next shard's text meanwhile
+                        prefetch.start(mine[i + 1], encode=needs_text(mine[i + 1]))
                     if emb is None:
                         if cache is not None and stats.shards_computed == 0:
                             cache.ensure_space(sum(s.rows for s in mine[i:]), full_dim)
@@ -234,23 +308,19 @@ class DenseRetriever:
                         check_finite(emb, "document", shard_ids, name)
                         faults.point("shard-encoded")
                         if cache is not None:
-                            cache.store(
-                                shard,
-                                digest,
-                                emb,
-                                {"model": model_identity(enc), "collection": coll.key},
+                            # Scored as stored (float16 rounds), as a warm run will read it;
+                            # written and hashed on the writer thread while the next encodes.
+                            emb = np.ascontiguousarray(emb, dtype=settings.cache_dtype)
+                            writer.submit(
+                                cache.store, shard, digest, emb, parts, texts_sha256=texts_sha
                             )
-                            # Score what a warm run will read back (float16 rounds).
-                            emb = emb.astype(settings.cache_dtype).astype(np.float32)
-                            faults.point("shard-written")
                         stats.shards_computed += 1
                     else:
-                        emb = emb.astype(np.float32)
                         stats.shards_reused += 1
                         adv(shard.rows, 0)
                     t = time.perf_counter()
                     for d in settings.dims:
-                        score_block(
+                        score_block(  # cut_dim makes the one float32 copy scored
                             states[d],
                             q_dims[d],
                             cut_dim(emb, d, normalize),
@@ -260,8 +330,11 @@ class DenseRetriever:
                         )
                     faults.point("shard-searched")
                     stats.search_s += time.perf_counter() - t
+                    del emb
+            writer.finish()  # the last shard published; a write error is raised here
         finally:
             prefetch.close()
+            writer.close()
         if dist.active:
             # The record speaks for the whole run, not for rank 0's share of the shards.
             counts = distributed.all_reduce(
@@ -340,65 +413,136 @@ class DenseRetriever:
         return out
 
 
+class _ShardWriter:
+    """Stores shards on a background thread while the next shard encodes, so the device
+    does not wait on the disk. At most one shard is in flight (a second submit first waits
+    for the first), so memory holds at most one extra shard; a write error is raised in the
+    caller's thread at the next :meth:`submit` or at :meth:`finish`. Atomicity is the
+    store's own (temp file, fsync, rename, then manifest), so a kill mid-write leaves that
+    shard unpublished, as before."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, store: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        self.finish()
+
+        def run() -> None:
+            try:
+                store(*args, **kwargs)
+                faults.point("shard-written")
+            except BaseException as e:  # handed to the main thread
+                self._error = e
+
+        self._thread = threading.Thread(target=run, name="evalkit-shard-writer", daemon=True)
+        self._thread.start()
+
+    def finish(self) -> None:
+        """Wait for the shard in flight; raise its error, if any."""
+        self.close()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def close(self) -> None:
+        """Wait for the shard in flight (its error, if any, is kept for :meth:`finish`)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
 class _Prefetch:
     """Reads (and joins) the next shard's texts on a thread while the current one encodes:
-    Arrow reads release the GIL, so the device is not left waiting on the disk."""
+    Arrow reads release the GIL, so the device is not left waiting on the disk. With
+    ``digest``, it also hashes the texts (:func:`~evalkit.retrieval.cache.texts_digest`),
+    which a cached shard's manifest must match."""
 
     def __init__(
         self,
         coll: Collection,
         byte_lengths: np.ndarray,
         tokenize: Callable[[list[str]], Any] | None = None,
+        *,
+        digest: bool = False,
     ) -> None:
         self.coll = coll
         self.lengths = byte_lengths
         self.tokenize = tokenize
+        self.digest = digest
         self._thread: threading.Thread | None = None
         self._shard: tuple[int, int] | None = None
-        self._out: tuple[Any, np.ndarray] | BaseException | None = None
+        self._out: tuple[str | None, Any] | BaseException | None = None
 
-    def read(self, start: int, stop: int) -> tuple[Any, np.ndarray]:
-        """Texts of rows ``start..stop``, longest first (as token ids when the encoder
-        tokenises separately: fast tokenizers release the GIL, so this overlaps the device
-        work of the shard before), and that order."""
-        order = np.argsort(-self.lengths[start:stop], kind="stable")
-        # One contiguous Arrow slice, reordered in Python: a per-row gather is far slower.
+    def strings(self, start: int, stop: int) -> list[str]:
+        """The document strings of rows ``start..stop`` in corpus order, as encoded."""
+        # One contiguous Arrow slice: a per-row gather is far slower.
         cols = self.coll.corpus.dataset.select_columns(["title", "text"])[start:stop]
         join = self.coll.title_join
-        texts = [
+        return [
             doc_text({"title": t or "", "text": x or ""}, join)
             for t, x in zip(cols["title"], cols["text"])
         ]
+
+    def read(self, start: int, stop: int, texts: list[str] | None = None) -> tuple[Any, np.ndarray]:
+        """Texts of rows ``start..stop``, longest first (as token ids when the encoder
+        tokenises separately: fast tokenizers release the GIL, so this overlaps the device
+        work of the shard before), and that order."""
+        texts = self.strings(start, stop) if texts is None else texts
+        order = np.argsort(-self.lengths[start:stop], kind="stable")
         ordered = [texts[i] for i in order]
         return (self.tokenize(ordered) if self.tokenize else ordered), order
 
-    def _run(self, start: int, stop: int) -> None:
+    def _run(self, start: int, stop: int, encode: bool) -> None:
         try:
-            self._out = self.read(start, stop)
+            texts = self.strings(start, stop)
+            digest = texts_digest(texts) if self.digest else None
+            self._out = (digest, self.read(start, stop, texts) if encode else None)
         except BaseException as e:  # handed to the main thread
             self._out = e
 
-    def start(self, shard: Any) -> None:
+    def start(self, shard: Any, encode: bool = True) -> None:
+        """Read ``shard`` on a thread: its digest, and (``encode``) its ordered texts."""
         self.close()  # a prefetch left unused (its shard was cached meanwhile) is dropped
         self._shard = (shard.start, shard.stop)
-        self._thread = threading.Thread(target=self._run, args=(shard.start, shard.stop))
-        self._thread.daemon = True
+        self._thread = threading.Thread(
+            target=self._run, args=(shard.start, shard.stop, encode), daemon=True
+        )
         self._thread.start()
+
+    def _done(self, shard: Any) -> tuple[str | None, Any] | None:
+        """The finished prefetch of ``shard``, or ``None`` if none was started for it."""
+        if self._shard != (shard.start, shard.stop):
+            return None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        out = self._out
+        if isinstance(out, BaseException):
+            self._shard, self._out = None, None
+            raise out
+        return out
+
+    def texts_digest(self, shard: Any) -> str:
+        """The digest of ``shard``'s texts (prefetched, or read now)."""
+        out = self._done(shard)
+        if out is None or out[0] is None:
+            self.close()
+            texts = self.strings(shard.start, shard.stop)
+            self._shard, self._out = (shard.start, shard.stop), (texts_digest(texts), None)
+            return str(self._out[0])
+        return out[0]
 
     def take(self, shard: Any) -> tuple[Any, np.ndarray]:
         """The prefetched texts of ``shard``, or read now if none was started for it."""
-        if self._thread is None or self._shard != (shard.start, shard.stop):
+        out = self._done(shard)
+        self._shard, self._out = None, None
+        if out is None or out[1] is None:
             self.close()
             return self.read(shard.start, shard.stop)
-        self._thread.join()
-        self._thread = None
-        out, self._out = self._out, None
-        if isinstance(out, BaseException):
-            raise out
-        assert out is not None
-        return out
+        return out[1]
 
     def close(self) -> None:
         if self._thread is not None:
             self._thread.join()
-        self._thread, self._out = None, None
+        self._thread, self._shard, self._out = None, None, None
