@@ -5,8 +5,9 @@ correctly. Unset, each point costs one dictionary lookup.
 
 Points: ``shard-encoded`` (a shard's vectors made, not stored), ``shard-temp`` (its temp file
 written and synced, not yet renamed), ``shard-written`` (stored with its manifest),
-``shard-searched`` (scored into the top-k) and ``record-write`` (a dim's run file written,
-its record not yet)."""
+``shard-searched`` (scored into the top-k), ``record-write`` (a dim's run file written,
+its record not yet) and ``encode-renamed`` (``evalkit encode``'s ``.ids.txt`` renamed into
+place, its ``.npy`` not yet)."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import typer
 
+from evalkit import faults
 from evalkit.cli import app, console
 from evalkit.data import iter_jsonl
 from evalkit.errors import EvalkitError
@@ -104,6 +105,7 @@ def write_embeddings(output: Path, ids: list[str], emb: Any) -> None:
         digests = [_sha256(t) for t in temps]
         sums.unlink(missing_ok=True)  # from here until it is rewritten, the pair is unverified
         os.replace(temps[1], ids_file)
+        faults.point("encode-renamed")  # killed here: new ids, old matrix, no .sha256
         os.replace(temps[0], output)
     finally:
         for t in temps:
