@@ -110,7 +110,9 @@ def test_record_names_from_data_stay_inside_the_output_dir(
     out = tmp_path / "out"
     path = _record(model, name, suite).write(out)
     assert path.resolve().is_relative_to(out.resolve()), path
-    assert len(path.relative_to(out).parts) == 3
+    parts = path.relative_to(out).parts
+    assert len(parts) == 3 and os.path.normpath(path) == str(path), path  # no ".." part
+    assert not any(p.startswith(".") for p in parts), path  # nor ".", nor a hidden file
     assert {p.name for p in tmp_path.iterdir()} == {"out"}
     assert evalkit.load_results(out)[0].dataset["name"] == name
 
