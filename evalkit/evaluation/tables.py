@@ -154,16 +154,18 @@ def scores(
     keys: dict[Row, set[str]] = {}
     # Two collections of one name (two local folders called "docs"): different data, so
     # different datasets, named apart by a short fingerprint; never one dropped for the other.
-    sources: dict[tuple[str, str], set[str]] = {}
+    # (Each language of a dataset is its own data, with its own fingerprint.)
+    sources: dict[tuple[str, str, str | None], set[str]] = {}
     for r, suite, _ in used:
         keys.setdefault(_row(r), set()).add(r.settings_key)
-        sources.setdefault((suite, r.dataset["name"]), set()).add(data_identity(r))
+        unit = (suite, r.dataset["name"], r.dataset.get("language"))
+        sources.setdefault(unit, set()).add(data_identity(r))
     out: dict[tuple, Score] = {}
     for r, suite, m in used:
         row = _row(r, r.settings_key[:7] if len(keys[_row(r)]) > 1 else None)
         lang = r.dataset.get("language")
         name, ident = r.dataset["name"], data_identity(r)
-        if len(sources[(suite, name)]) > 1:
+        if len(sources[(suite, name, lang)]) > 1:
             name = f"{name} ({ident})"
         out[(row, suite, ident, name, lang)] = Score(row, suite, name, lang, 100 * r.scores[m])
     return list(out.values())
