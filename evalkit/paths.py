@@ -98,7 +98,7 @@ def is_stale(path: Path) -> bool:
     return owner is not None and owner[0] == host() and not alive(owner[1])
 
 
-def remove_stale_temp(folder: Path, pattern: str = "**/.*.tmp") -> int:
+def remove_stale_temp(folder: Path, pattern: str = ".*.tmp") -> int:
     """Remove the temp files and folders that killed evalkit processes left under ``folder``
     (matching ``pattern``); a live process's are kept. Returns how many were removed."""
     if not folder.is_dir():

@@ -238,8 +238,10 @@ def _writable_dir(path: Path, option: str) -> None:
         raise EvalkitError(f"{option} {path}: not writable ({e.strerror or e})") from None
     _ensure_free(path, 10_000_000, option)
     # Temp files of runs killed while publishing (kill -9 leaves them): the cache's rule,
-    # this host's dead processes only.
-    remove_stale_temp(path)
+    # this host's dead processes only. Records lie at most at <model>/<suite>/: no deeper
+    # walk, so an --output-dir holding other things is not searched through.
+    for pattern in (".*.tmp", "*/.*.tmp", "*/*/.*.tmp"):
+        remove_stale_temp(path, pattern)
 
 
 def parse_dims(dim: int | str | Sequence[int | str] | None) -> tuple[int | str | None, ...]:

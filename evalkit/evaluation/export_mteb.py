@@ -214,7 +214,7 @@ def export_mteb(
         groups.setdefault((r.model["hf_id"], rev), {}).setdefault(task.metadata.name, []).append(
             (r, task, subset)
         )
-    if result.refused and not skip_refused:
+    if (result.refused and not skip_refused) or not groups:
         return result
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
