@@ -317,21 +317,16 @@ def test_export_fails_or_is_killed_and_leaves_all_or_nothing(
         ex.export_mteb([graded_record, r2], out)
     assert _folder_files(out) == [] and [p.name for p in tmp_path.iterdir()] == ["results"]
     monkeypatch.setattr(ex, "_model_meta", real)
-    # 2. Killed after the commit point, between the folders' renames: the next export into
-    # the same folder finishes it.
-    applied = ex._apply
-
-    def killed(stage: Path, out_dir: Path) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(ex, "_apply", killed)
-    with pytest.raises(KeyboardInterrupt):
-        ex.export_mteb([graded_record, r2], out)
-    [stage] = [p for p in tmp_path.iterdir() if p.name != "results"]
-    dead = stage.with_name(stage.name.replace(f".{os.getpid()}-", f".{_dead_pid()}-"))
-    stage.rename(dead)  # as if its process had been killed
-    monkeypatch.setattr(ex, "_apply", applied)
-    assert _folder_files(out) == []
+    # 2. Killed (SIGKILL) after the commit point, between the folders' renames: one folder
+    # is in place, the other staged; the next export into the same folder finishes it.
+    runs = tmp_path / "runs"
+    for r in (graded_record, r2):
+        r.write(runs)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    env["EVALKIT_FAULT"] = "export-moved"
+    cmd = [sys.executable, "-m", "evalkit", "export", "mteb", str(runs), "--out", str(out)]
+    assert subprocess.run(cmd, env=env, capture_output=True, timeout=300).returncode == -9
+    assert len({Path(f).parts[0] for f in _folder_files(out)}) == 1  # half of it, for now
     r3 = copy.deepcopy(graded_record)
     r3.model["hf_id"] = "facebook/drama-1b"
     ex.export_mteb([r3], out)
@@ -339,7 +334,7 @@ def test_export_fails_or_is_killed_and_leaves_all_or_nothing(
     for model in ("drama-base", "drama-large", "drama-1b"):
         rev = graded_record.model["revision"]
         assert f"facebook__{model}/{rev}/SciFact.json" in files, files
-    assert [p.name for p in tmp_path.iterdir()] == ["results"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results", "runs"]
     # 3. A staged export that never reached its commit point is removed, not applied.
     half = tmp_path / f".results.evalkit-export.{HOST}.{_dead_pid()}-q1w2e3r4.tmp"
     (half / "0").mkdir(parents=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit import faults
 from evalkit.errors import EvalkitError
 from evalkit.evaluation.tables import model_label
 from evalkit.metrics import parse_measure
@@ -266,6 +267,7 @@ def _apply(stage: Path, out_dir: Path) -> None:
                 shutil.rmtree(old)
             os.rename(dest, old)
         os.rename(staged, dest)
+        faults.point("export-moved")  # killed here: some folders in place, the rest staged
     shutil.rmtree(stage, ignore_errors=True)
 
 
