@@ -389,6 +389,28 @@ def test_report_keeps_two_collections_of_one_name_apart(
         assert abs(datasets[k] - v) < 1e-4
 
 
+def test_two_versions_of_a_suites_dataset_never_make_a_complete_average() -> None:
+    """Both versions of SciFact are shown; the BEIR average over 14 results is marked, not
+    passed off as the suite's number (before, the older version was silently dropped)."""
+    from evalkit.evaluation.tables import scores, suite_cells
+    from evalkit.suites import get_suite
+
+    recs = []
+    for spec in get_suite("beir").datasets:
+        for rev in ("r1", "r2") if spec.name == "scifact" else ("r1",):
+            r = _record("m", spec.name, "beir", split=spec.split)
+            r.dataset["source"] = {"id": f"x/{spec.name}", "revision": rev}
+            r.scores = {"ndcg_at_10": 0.5 if rev == "r1" else 0.9}
+            recs.append(r)
+    items = scores(recs)
+    assert {s.dataset for s in items if s.dataset.startswith("scifact")} == {
+        "scifact (r1)",
+        "scifact (r2)",
+    }
+    [cell] = suite_cells(items).values()
+    assert cell["beir"].n == 14 and not cell["beir"].complete
+
+
 def test_run_table_counts_queries_without_any_judgement(tmp_path: Path) -> None:
     from evalkit.cli.run import results_table
 

@@ -36,7 +36,9 @@ class Cell:
 
     @property
     def complete(self) -> bool:
-        return self.n >= self.expected
+        # More than expected: two versions of one dataset (told apart by their data) are in
+        # the average, which is then not the suite's number either.
+        return self.n == self.expected
 
 
 @dataclass(frozen=True)
