@@ -26,9 +26,11 @@ _LAZY = {
     "load_results": "evalkit.results",
     "evaluate_run": "evalkit.metrics",
     "ModelSpec": "evalkit.models.base",
+    "load_embeddings": "evalkit.cli.encode",
 }
 
 if TYPE_CHECKING:
+    from evalkit.cli.encode import load_embeddings  # noqa: F401
     from evalkit.data import Collection, Corpus, load_beir_dir  # noqa: F401
     from evalkit.metrics import evaluate_run  # noqa: F401
     from evalkit.models.base import ModelSpec  # noqa: F401

@@ -24,6 +24,7 @@ from typing import IO, Any
 import numpy as np
 
 from evalkit.errors import DataError
+from evalkit.paths import check_split
 
 Qrels = dict[str, dict[str, int]]
 """query id -> {doc id -> relevance grade}. Grade 0 means judged non-relevant."""
@@ -660,6 +661,7 @@ def load_beir_dir(
     each may instead be gzipped). Problems scored through are listed in
     :attr:`Collection.warnings`."""
     path = Path(path)
+    check_split(split, "split")  # qrels/<split>.tsv: a path in it reads another folder's
     if not path.is_dir():
         raise DataError(f"{path}: not a directory")
     found: dict[str, Path] = {}

@@ -5,8 +5,10 @@ correctly. Unset, each point costs one dictionary lookup.
 
 Points: ``shard-encoded`` (a shard's vectors made, not stored), ``shard-temp`` (its temp file
 written and synced, not yet renamed), ``shard-written`` (stored with its manifest),
-``shard-searched`` (scored into the top-k) and ``record-write`` (a dim's run file written,
-its record not yet)."""
+``shard-searched`` (scored into the top-k), ``record-write`` (a dim's run file written,
+its record not yet), ``encode-renamed`` (``evalkit encode``'s ``.ids.txt`` renamed into
+place, its ``.npy`` not yet) and ``export-moved`` (``export mteb`` renamed one staged folder
+into place)."""
 
 from __future__ import annotations
 

@@ -12,6 +12,8 @@ fails any of these is refused with one line naming the file, never believed.
 
 from __future__ import annotations
 
+import errno
+import glob
 import hashlib
 import json
 import math
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from evalkit.errors import EvalkitError
+from evalkit.paths import remove_stale_temp, safe_component, temp_prefix
 
 SCHEMA_VERSION = 2
 """2: ``digest`` (SHA-256 of the canonical content) and ``run_file`` (the TREC run file's
@@ -193,7 +196,9 @@ def _short_hash(obj: Any) -> str:
 
 
 def slug(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._=-]+", "__", s).strip("_") or "_"
+    """A name from a record or a dataset as one path component inside its folder
+    (:func:`evalkit.paths.safe_component`: ``..`` or ``a/b`` never leave it)."""
+    return safe_component(s)
 
 
 def _umask() -> int:
@@ -214,7 +219,11 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write through a temporary file in the same directory, then rename over ``path``: a
     reader never sees a half-written file, and a failure leaves the old one untouched."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():  # os.replace would name the temp file, not the path asked for
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    # host + pid in the name: the next write of this file removes those of a killed run
+    remove_stale_temp(path.parent, f".{glob.escape(path.name)}.*.tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp")
     try:
         # mkstemp creates 0600; a result file gets the mode open() would give it.
         os.fchmod(fd, 0o666 & ~_umask())

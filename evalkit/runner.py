@@ -11,7 +11,6 @@ records in :mod:`evalkit.results`.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from evalkit.errors import DataError, EvalkitError
 from evalkit.metrics import DEFAULT_MEASURES, canonical, evaluate_run, parse_measure
 from evalkit.models.base import Encoder, Lengths, ModelSpec, resolve_lengths
 from evalkit.models.registry import load_encoder, resolve_model
+from evalkit.paths import check_split, remove_stale_temp, temp_prefix
 from evalkit.results import (
     RecordError,
     ResultRecord,
@@ -242,12 +242,18 @@ def _writable_dir(path: Path, option: str) -> None:
     """Fail before any work when results could not be written at the end."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".evalkit-write-test-{os.getpid()}"
+        # named as a temp file, so one left by a kill at this instant is removed next time
+        probe = path / f"{temp_prefix('evalkit-write-test')}probe.tmp"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
         raise EvalkitError(f"{option} {path}: not writable ({e.strerror or e})") from None
     _ensure_free(path, 10_000_000, option)
+    # Temp files of runs killed while publishing (kill -9 leaves them): the cache's rule,
+    # this host's dead processes only. Records lie at most at <model>/<suite>/: no deeper
+    # walk, so an --output-dir holding other things is not searched through.
+    for pattern in (".*.tmp", "*/.*.tmp", "*/*/.*.tmp"):
+        remove_stale_temp(path, pattern)
 
 
 def parse_dims(dim: int | str | Sequence[int | str] | None) -> tuple[int | str | None, ...]:
@@ -429,6 +435,7 @@ def evaluate(
     it is recomputed and ``on_notice`` gets one line saying why."""
     measures = _checked_options(
         top_k=top_k,
+        split=split,
         search_backend=search_backend,
         max_queries=max_queries,
         cache_dtype=cache_dtype,
@@ -557,6 +564,7 @@ def evaluate(
 def _checked_options(
     *,
     top_k: int,
+    split: str | None = None,
     search_backend: str,
     max_queries: int | None,
     cache_dtype: str,
@@ -567,6 +575,8 @@ def _checked_options(
     (the defaults are always scored: every record carries the main metric)."""
     if top_k < 1:
         raise EvalkitError(f"--top-k {top_k}: must be at least 1")
+    if split is not None:
+        check_split(split)
     if search_backend not in ("torch", "faiss"):
         raise EvalkitError(f"--search-backend {search_backend!r}: expected 'torch' or 'faiss'")
     if max_queries is not None and max_queries < 1:

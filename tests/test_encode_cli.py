@@ -137,4 +137,9 @@ def test_bad_options_and_atomic_output(
     assert ".npy" in capsys.readouterr().err
     encode(ckpt, inp, out, "query")
     assert np.load(out).shape == (2, fx.SMALL["hidden_size"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.ids.txt", "out.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "in.jsonl",
+        "out.ids.txt",
+        "out.npy",
+        "out.sha256",
+    ]

@@ -158,6 +158,13 @@ def usage_message(e: Exception) -> str:
     return _sentence(msg)
 
 
+def os_error_message(e: OSError) -> str:
+    """``PATH: what went wrong`` for an OSError, without its class name."""
+    what = _sentence(e.strerror or str(e) or "cannot be used")
+    paths = [str(p) for p in (e.filename, e.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {what}" if paths else what
+
+
 def _raise_interrupted(signum: int, frame: object) -> None:
     # Once: a second Ctrl-C (KeyboardInterrupt) or SIGTERM (default: die) still stops a
     # process whose clean-up hangs.
@@ -248,10 +255,15 @@ def _dispatch(argv: list[str], debug: bool) -> int:
         _fail(_sentence(e.format_message()), e.exit_code, debug)
     except typer.Abort:
         sys.exit(1)
+    except OSError as e:
+        # A path the user gave (a directory as --out, a file as a folder, no permission):
+        # bad input, named by its path.
+        _fail(os_error_message(e), 2, debug)
     except Exception as e:
-        # An unexpected failure: the class name helps a bug report; --debug has the rest.
+        # An unexpected failure (a bug): no Python class name for the user; --debug has the
+        # traceback for a report.
         hint = "" if debug else " (run with --debug for the traceback)"
-        _fail(f"{type(e).__name__}: {e}{hint}", 1, debug)
+        _fail(f"unexpected failure: {_sentence(str(e) or 'no message')}{hint}", 1, debug)
     return code if isinstance(code, int) else 0  # typer.Exit(n) returns n here
 
 

@@ -43,12 +43,16 @@ def compare(
     from evalkit.evaluation.compare import compare as run_compare
     from evalkit.evaluation.compare import to_json, to_markdown
     from evalkit.metrics import canonical
+    from evalkit.paths import check_output_file
     from evalkit.results import atomic_write_text, require_records
 
     if fmt not in ("md", "json"):
         raise EvalkitError(f"--format {fmt!r}: expected md or json")
     if resamples < 1:
         raise EvalkitError(f"--resamples {resamples}: must be at least 1")
+    for option, path in (("--out", out), ("--json", json_out)):
+        if path is not None:
+            check_output_file(path, option)
     sides = [
         require_records([p], name) for name, p in (("BASELINE", baseline), ("CURRENT", current))
     ]

@@ -3,20 +3,31 @@
 Input: one JSON object per line with ``text`` (documents may add ``title``; an ``_id`` or
 ``id`` names the row). Output: ``FILE.npy`` (float32, one row per input line, in file order)
 and ``FILE.ids.txt`` (one id per row: the record's ``_id``/``id``, else its line number).
-Both are written to temporary files and renamed into place, so an interrupted run leaves no
-half-written output.
+and ``FILE.sha256`` (``sha256sum -c`` format: the digests of both). The pair is written all or
+nothing: both go to temp files first; then the old ``.sha256`` is removed, both are renamed
+into place, and the new ``.sha256`` is written last. A run killed between the renames leaves
+no ``.sha256`` (or an old one that disagrees), so :func:`load_embeddings` and ``sha256sum -c``
+detect a pair that does not belong together; numpy code still reads ``FILE.npy`` as it is.
 """
 
 from __future__ import annotations
 
+import glob
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any
 
 import typer
 
+from evalkit import faults
 from evalkit.cli import app, console
 from evalkit.data import iter_jsonl
 from evalkit.errors import EvalkitError
-from evalkit.results import atomic_write
+from evalkit.paths import check_output_file, remove_stale_temp, temp_prefix
+from evalkit.results import atomic_write_text
 
 
 def read_records(path: Path, kind: str) -> tuple[list[str], list[str] | list[dict[str, str]]]:
@@ -53,6 +64,90 @@ def ids_path_for(output: Path) -> Path:
     return output.with_name(output.name[: -len(".npy")] + ".ids.txt")
 
 
+def sums_path_for(output: Path) -> Path:
+    return output.with_name(output.name[: -len(".npy")] + ".sha256")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _temp(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """A complete, synced temp file beside ``path`` (named by host and pid)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def write_embeddings(output: Path, ids: list[str], emb: Any) -> None:
+    """Write ``output`` (.npy), its ``.ids.txt`` and the ``.sha256`` binding them, all or
+    nothing (see the module's docstring)."""
+    import numpy as np
+
+    ids_file, sums = ids_path_for(output), sums_path_for(output)
+    for p in (output, ids_file, sums):  # temp files of killed runs (dead pid, this host)
+        remove_stale_temp(p.parent, f".{glob.escape(p.name)}.*.tmp")
+    temps: list[Path] = []
+    try:
+        temps.append(_temp(output, lambda f: np.save(f, emb, allow_pickle=False)))
+        temps.append(_temp(ids_file, lambda f: f.write("".join(f"{i}\n" for i in ids).encode())))
+        digests = [_sha256(t) for t in temps]
+        sums.unlink(missing_ok=True)  # from here until it is rewritten, the pair is unverified
+        os.replace(temps[1], ids_file)
+        faults.point("encode-renamed")  # killed here: new ids, old matrix, no .sha256
+        os.replace(temps[0], output)
+    finally:
+        for t in temps:
+            t.unlink(missing_ok=True)
+    atomic_write_text(
+        sums, "".join(f"{d}  {p.name}\n" for d, p in zip(digests, (output, ids_file)))
+    )
+
+
+def load_embeddings(path: str | Path) -> tuple[list[str], Any]:
+    """``(ids, matrix)`` of an ``evalkit encode`` output, checked: the ``.sha256`` written
+    last must be there and match both files, and there must be one id per row. A pair from
+    an interrupted encode, or edited since, is refused in one line naming the file."""
+    import numpy as np
+
+    output = Path(path)
+    ids_file, sums = ids_path_for(output), sums_path_for(output)
+    for p in (output, ids_file):
+        if not p.is_file():
+            raise EvalkitError(f"{p}: not found")
+    if not sums.is_file():
+        raise EvalkitError(
+            f"{output}: {sums.name} is missing, so {output.name} and {ids_file.name} may not "
+            "belong together (an interrupted evalkit encode?); encode again"
+        )
+    want: dict[str, str] = {}
+    for line in sums.read_text(encoding="utf-8").splitlines():
+        digest, _, name = line.partition("  ")
+        want[name] = digest
+    for p in (output, ids_file):
+        if want.get(p.name) != _sha256(p):
+            raise EvalkitError(
+                f"{p}: does not match {sums.name} (written by another or an interrupted "
+                "evalkit encode, or edited since); encode again"
+            )
+    ids = ids_file.read_text(encoding="utf-8").splitlines()
+    emb = np.load(output, allow_pickle=False)
+    if emb.ndim != 2 or emb.shape[0] != len(ids):
+        raise EvalkitError(f"{output}: {emb.shape} rows for {len(ids)} ids in {ids_file.name}")
+    return ids, emb
+
+
 @app.command("encode")
 def encode(
     model: str = typer.Option(
@@ -85,6 +180,8 @@ def encode(
         raise EvalkitError(f"--output {output}: must end in .npy")
     if not output.parent.is_dir():
         raise EvalkitError(f"--output {output}: directory {output.parent} does not exist")
+    for p in (output, ids_path_for(output), sums_path_for(output)):
+        check_output_file(p, "--output")
     if batch_size is not None and batch_size < 1:
         raise EvalkitError(f"--batch-size {batch_size}: must be at least 1")
     ids, items = read_records(input_path, kind)
@@ -105,7 +202,6 @@ def encode(
     else:
         emb = encoder.encode_documents(items, dim=dim, batch_size=batch_size, max_length=max_length)
     emb = np.ascontiguousarray(emb, dtype=np.float32)
-    atomic_write(output, lambda f: np.save(f, emb))
+    write_embeddings(output, ids, emb)
     ids_file = ids_path_for(output)
-    atomic_write(ids_file, lambda f: f.write("".join(f"{i}\n" for i in ids).encode("utf-8")))
     console.print(f"{emb.shape[0]} x {emb.shape[1]} -> {output} (ids: {ids_file})", highlight=False)

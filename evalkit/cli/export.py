@@ -26,8 +26,10 @@ def export_mteb(
 
     from evalkit.errors import EvalkitError
     from evalkit.evaluation.export_mteb import export_mteb as run_export
+    from evalkit.paths import check_output_dir
     from evalkit.results import require_records
 
+    check_output_dir(out, "--out")
     records = require_records(paths)
     result = run_export(records, out, skip_refused=skip_refused)
     for r in result.refused:
@@ -43,5 +45,7 @@ def export_mteb(
         err_console.print(f"incomplete: {escape(line)}", soft_wrap=True)
     for line in result.warnings:
         err_console.print(f"warning: {escape(line)}", soft_wrap=True)
+    for line in result.adjusted:
+        err_console.print(f"note: {escape(line)}", soft_wrap=True)
     tasks = sum(p.suffix == ".json" and p.name != "model_meta.json" for p in result.written)
     console.print(f"wrote {tasks} task results under {out}", soft_wrap=True)

@@ -54,12 +54,17 @@ def report(
         suite_cells,
     )
     from evalkit.metrics import canonical
-    from evalkit.results import require_records
+    from evalkit.paths import check_output_dir, check_output_file, safe_component
+    from evalkit.results import atomic_write, atomic_write_text, require_records
 
     if fmt not in FORMATS:
         raise EvalkitError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if out is not None and fmt == "terminal":
         raise EvalkitError("--out needs --format md, csv, latex or html")
+    if out is not None:
+        check_output_file(out, "--out")
+    if plots is not None:
+        check_output_dir(plots, "--plots")
     paths = paths or [Path("results/runs")]
     records = require_records(paths)
     metric = canonical(metric) if metric else None
@@ -89,7 +94,8 @@ def report(
         if plots is not None:
             plots.mkdir(parents=True, exist_ok=True)
             for f in rep.figures:
-                (plots / f"{f.name}.png").write_bytes(f.png)
+                # figure names hold dataset and suite names from records: one component each
+                atomic_write(plots / f"{safe_component(f.name)}.png", lambda b, f=f: b.write(f.png))
 
     if fmt == "terminal":
         for t in rich_tables(rep):
@@ -99,8 +105,6 @@ def report(
     elif out is None:
         typer.echo(render(rep, fmt), nl=False)
     else:
-        from evalkit.results import atomic_write_text
-
         atomic_write_text(out, render(rep, fmt))
         console.print(f"wrote {out}", soft_wrap=True)
     if refs and not rep.checks:

@@ -66,7 +66,10 @@ def results_table(
         dataset_of[key] = ds["name"]
         for meas, v in r.scores.items():
             rows.setdefault(key, {})[(name, meas)] = v
-        dropped = f" (-{r.n_queries_dropped})" if r.n_queries_dropped else ""
+        # Every query of the file not scored: with only grade-0 judgements (the record's
+        # n_queries_dropped) and with no judgement at all (not in the qrels).
+        n_dropped = max(r.n_queries_dropped, (ds.get("n_queries") or 0) - r.n_queries_scored)
+        dropped = f" (-{n_dropped})" if n_dropped else ""
         sample = "*" if ds.get("sampled_queries") else ""
         nq[key] = f"{r.n_queries_scored}{dropped}{sample}"
     for key, vals in rows.items():
