@@ -78,6 +78,7 @@ def encode(
     import numpy as np
 
     from evalkit.models.registry import load_encoder
+    from evalkit.retrieval.dense import check_finite
 
     if kind not in ("query", "document"):
         raise EvalkitError(f"--kind {kind!r}: expected 'query' or 'document'")
@@ -105,6 +106,8 @@ def encode(
     else:
         emb = encoder.encode_documents(items, dim=dim, batch_size=batch_size, max_length=max_length)
     emb = np.ascontiguousarray(emb, dtype=np.float32)
+    # run's rule: a NaN vector would be written and later rank first for every query
+    check_finite(emb, kind, ids, model)
     atomic_write(output, lambda f: np.save(f, emb))
     ids_file = ids_path_for(output)
     atomic_write(ids_file, lambda f: f.write("".join(f"{i}\n" for i in ids).encode("utf-8")))
