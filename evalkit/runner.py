@@ -415,6 +415,7 @@ def evaluate(
     cache_dtype: str = "float32",
     shard_size: int = DEFAULT_SHARD_SIZE,
     progress: bool = False,
+    dist_timeout: float | None = None,
     on_record: Callable[[ResultRecord, Path | None], None] | None = None,
     on_failure: Callable[[Failure], None] | None = None,
     on_summary: Callable[[str], None] | None = None,
@@ -428,7 +429,8 @@ def evaluate(
     already there with the same identity are reused unless ``overwrite``. A dataset that fails
     to load is passed to ``on_failure`` and the others are still scored; without
     ``on_failure`` the first failure raises. Under ``torchrun`` the ranks share the corpus and
-    rank 0 returns the records (the others return ``[]``).
+    rank 0 returns the records (the others return ``[]``); ``dist_timeout`` (seconds) bounds a
+    collective once every rank is in it, never the wait for a slow rank.
 
     A record on disk is reused only when it verifies (digest, fields, means) and holds what
     is asked (every measure; with ``save_run`` a run file whose SHA-256 it states); otherwise
@@ -466,7 +468,7 @@ def evaluate(
             raise EvalkitError("--dim: bm25 has no embedding dimension")
         if model.dim:  # registered dims: refuse a wrong --dim before loading the model
             resolve_dims(asked_dims, model, model.dim, force_dim)
-    dist = dist_mod.from_env(device)
+    dist = dist_mod.from_env(device, dist_timeout)
     device = dist_mod.device_for(dist, device)
     retriever: Retriever | None = None
     dims: tuple[int | None, ...] = (None,)
@@ -506,12 +508,22 @@ def evaluate(
     show = progress and dist.is_main
     with Progress(show) as bar:
         for task in tasks:
+            error: DataError | None = None
             try:
                 coll = suites_mod.load(task, Path(data_dir) if data_dir else None)
+                faults.point("dataset-loaded")
             except DataError as e:
+                error = e
+            problem = None if error is None else str(error)
+            if dist.active:
+                # Ranks that went different ways would pair up collectives wrongly: rank 0
+                # decides for all, from every rank's account of the load.
+                problem = _shared_failure(dist, problem)
+            if problem is not None:
                 if on_failure is None or len(tasks) == 1:
-                    raise
-                on_failure(Failure(task.label, str(e)))
+                    raise error if str(error) == problem else DataError(problem)
+                if dist.is_main:
+                    on_failure(Failure(task.label, problem))
                 continue
             if max_queries:
                 coll = coll.sample_queries(max_queries, seed)
@@ -520,15 +532,14 @@ def evaluate(
             settings = replace(settings, dims=dims)
             kept: list[tuple[ResultRecord, Path]] = []
             scored = measures
-            if not overwrite:
-                notice = on_notice if on_notice is not None and dist.is_main else None
+            if not overwrite and dist.is_main:  # rank 0 writes the records: it alone looks
                 kept, scored = _existing(
-                    r, coll, settings, task.spec.suite, out_dir, measures, save_run, notice
+                    r, coll, settings, task.spec.suite, out_dir, measures, save_run, on_notice
                 )
-            if kept:
+            if dist_mod.share(dist, "records exist", bool(kept)):
                 for rec, path in kept:
                     records.append(rec)
-                    if on_record is not None and dist.is_main:
+                    if on_record is not None:
                         on_record(rec, path)
                 continue
             results = evaluate_collection(
@@ -557,8 +568,20 @@ def evaluate(
                     on_record(record, path)
             if on_summary is not None and results and results[0][0] is not None:
                 on_summary(_summary(results[0][0], coll.key))
-    dist_mod.barrier(dist)
+    dist_mod.barrier(dist)  # waits (without a watchdog) for rank 0's last records
     return records
+
+
+def _shared_failure(dist: Dist, problem: str | None) -> str | None:
+    """Whether this dataset failed, as rank 0 decides for every rank: it did if it failed to
+    load on any rank (the first such rank's message, naming the rank)."""
+    problems = dist_mod.gather_to_main(dist, "dataset loaded", problem)
+    failed = [(r, p) for r, p in enumerate(problems or []) if p is not None]
+    decided = None
+    if failed:
+        r, p = failed[0]
+        decided = p if r == 0 else f"{p} (on rank {r} of {dist.world})"
+    return dist_mod.share(dist, "dataset failed", decided)
 
 
 def _checked_options(

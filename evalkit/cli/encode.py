@@ -173,6 +173,7 @@ def encode(
     import numpy as np
 
     from evalkit.models.registry import load_encoder
+    from evalkit.retrieval.dense import check_finite
 
     if kind not in ("query", "document"):
         raise EvalkitError(f"--kind {kind!r}: expected 'query' or 'document'")
@@ -202,6 +203,8 @@ def encode(
     else:
         emb = encoder.encode_documents(items, dim=dim, batch_size=batch_size, max_length=max_length)
     emb = np.ascontiguousarray(emb, dtype=np.float32)
+    # run's rule: a NaN vector would be written and later rank first for every query
+    check_finite(emb, kind, ids, model)
     write_embeddings(output, ids, emb)
     ids_file = ids_path_for(output)
     console.print(f"{emb.shape[0]} x {emb.shape[1]} -> {output} (ids: {ids_file})", highlight=False)

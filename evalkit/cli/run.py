@@ -205,6 +205,12 @@ def run(
     progress: bool = typer.Option(
         True, "--progress/--no-progress", help="Progress bars (the summary lines stay)."
     ),
+    dist_timeout: float = typer.Option(
+        None,
+        "--dist-timeout",
+        help="torchrun: seconds a collective may take once every rank is in it (default "
+        "EVALKIT_DIST_TIMEOUT or 1800); waiting for a slow rank does not count.",
+    ),
 ) -> None:
     """Evaluate one or more models on a suite. With no options: the offline demo."""
     from evalkit.errors import RunFailed
@@ -286,6 +292,7 @@ def run(
             cache=not no_cache,
             cache_dir=cache_dir,
             progress=progress,
+            dist_timeout=dist_timeout,
             on_record=written,
             on_failure=failed,
             on_summary=summary,

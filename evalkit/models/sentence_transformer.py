@@ -12,7 +12,8 @@ dot it keeps the model's vectors (unit length only if the model has a ``Normaliz
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -26,6 +27,7 @@ from evalkit.models.base import (
     resolved_revision,
     truncate_dim,
 )
+from evalkit.models.weights import check_loading_info, recorded_loading_info
 
 _DTYPES = {
     "float32": "float32",
@@ -68,17 +70,20 @@ class SentenceTransformerEncoder:
         self.dtype = torch_dtype(dtype, self.device)
         source = spec.extra.get("local_dir") or spec.hf_id
         try:
-            self.model = SentenceTransformer(
-                source,
-                device=self.device,
-                revision=None if spec.extra.get("local_dir") else spec.revision,
-                model_kwargs={"torch_dtype": self.dtype},
-            )
+            with recorded_loading_info() as loaded:
+                self.model = SentenceTransformer(
+                    source,
+                    device=self.device,
+                    revision=None if spec.extra.get("local_dir") else spec.revision,
+                    model_kwargs={"torch_dtype": self.dtype},
+                )
         except Exception as e:
             raise ModelError(
                 f"--model {spec.name}: cannot load {source} ({type(e).__name__}: "
                 f"{str(e).splitlines()[0][:200] if str(e) else ''})"
             ) from None
+        for folder, info in loaded:  # the library fills missing weights at random, silently
+            check_loading_info(spec.name, folder, info)
         # A model's own prompts (config_sentence_transformers.json) apply unless the registry
         # sets prefixes: the names mteb uses for its prompt types.
         prompts = getattr(self.model, "prompts", None) or {}
@@ -133,19 +138,21 @@ class SentenceTransformerEncoder:
         max_len: int | None,
         batch_size: int | None,
         dim: int | None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         if max_len:
             self.model.max_seq_length = max_len
-        emb = self.model.encode(
-            texts,
-            # "" not None: None would let the model's default_prompt_name (often the query
-            # prompt) apply to documents.
-            prompt=prefix,
-            batch_size=batch_size or 32,
-            convert_to_numpy=True,
-            normalize_embeddings=self.spec.normalize,
-            show_progress_bar=self.show_progress,
-        ).astype(np.float32, copy=False)
+        with _counted_batches(self.model, progress):
+            emb = self.model.encode(
+                texts,
+                # "" not None: None would let the model's default_prompt_name (often the query
+                # prompt) apply to documents.
+                prompt=prefix,
+                batch_size=batch_size or 32,
+                convert_to_numpy=True,
+                normalize_embeddings=self.spec.normalize,
+                show_progress_bar=self.show_progress,
+            ).astype(np.float32, copy=False)
         return truncate_dim(emb, dim, self.dim, self.spec.normalize)
 
     def check_dim(self, dim: int | None) -> None:
@@ -187,14 +194,49 @@ class SentenceTransformerEncoder:
         batch_size: int | None = None,
         *,
         max_length: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
+        """``progress(n_texts, n_tokens)`` after each batch is tokenised: real tokens (prompt
+        and special tokens included, padding not), as the transformers encoder counts them."""
         return self._encode(
             as_doc_texts(texts_or_dicts),
             self.doc_prefix,
             max_length or self.max_doc_length,
             batch_size,
             dim,
+            progress,
         )
+
+
+@contextmanager
+def _counted_batches(model: Any, progress: Callable[[int, int], None] | None) -> Iterator[None]:
+    """Calls ``progress(n_texts, n_tokens)`` for each batch ``model.encode`` tokenises, from
+    the batch's own attention mask: no second tokenisation."""
+    # sentence-transformers >= 5 tokenises a batch through preprocess(), older through tokenize()
+    name = "preprocess" if hasattr(model, "preprocess") else "tokenize"
+    if progress is None or not hasattr(model, name):
+        yield
+        return
+    inner = getattr(model, name)
+
+    def counted(inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        features = inner(inputs, *args, **kwargs)
+        # a dict, or transformers' BatchEncoding (a Mapping, not a dict)
+        found = features if isinstance(features, Mapping) else {}
+        mask = found.get("attention_mask")
+        if mask is not None:
+            n_tokens = int(mask.sum())
+        else:  # static embeddings: every id is a token
+            ids = found.get("input_ids")
+            n_tokens = int(ids.numel()) if ids is not None else 0
+        progress(len(inputs), n_tokens)
+        return features
+
+    setattr(model, name, counted)  # the instance's own attribute, removed after the call
+    try:
+        yield
+    finally:
+        delattr(model, name)
 
 
 def _first_config(model: Any) -> Any:

@@ -29,6 +29,7 @@ from evalkit.models.base import (
     truncate_dim,
 )
 from evalkit.models.sentence_transformer import default_device, model_similarity, torch_dtype
+from evalkit.models.weights import check_loading_info
 
 # Tokenizers without a real limit report 1e30 as model_max_length.
 _NO_LIMIT = 1_000_000
@@ -131,13 +132,17 @@ class TransformerEncoder:
                 "--model-type drama (bidirectional attention, 'Query: ' prefix)"
             )
         try:
-            model = AutoModel.from_pretrained(
-                self.source, revision=self.load_revision, **dtype_kwarg(self.dtype)
+            model, info = AutoModel.from_pretrained(
+                self.source,
+                revision=self.load_revision,
+                output_loading_info=True,
+                **dtype_kwarg(self.dtype),
             )
         except Exception as e:
             raise ModelError(
                 f"--model {spec.name}: cannot load {self.source} ({_one_line(e)})"
             ) from None
+        check_loading_info(spec.name, str(self.source), info)  # random weights score nothing
         return model.to(self.device)
 
     def _effective_spec(self, spec: ModelSpec) -> ModelSpec:

@@ -237,12 +237,15 @@ class DenseRetriever:
         device = settings.search_device or str(getattr(enc, "device", "cpu"))
 
         t = time.perf_counter()
-        q = enc.encode_queries(
-            [coll.queries[x] for x in qids],
-            batch_size=settings.batch_size,
-            **_length_kw(enc.encode_queries, settings.lengths.query),
-        )
-        check_finite(q, "query", qids, name)
+        q = None
+        if dist.is_main:  # once, on rank 0: every rank searches with the same vectors
+            q = enc.encode_queries(
+                [coll.queries[x] for x in qids],
+                batch_size=settings.batch_size,
+                **_length_kw(enc.encode_queries, settings.lengths.query),
+            )
+            check_finite(q, "query", qids, name)
+        q = distributed.broadcast_array(dist, "queries", q)
         stats.queries_s = time.perf_counter() - t
         full_dim = int(q.shape[1])
         import torch
