@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+import importlib.util
+import math
+import operator
+from fractions import Fraction
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from evalkit.retrieval.search import exact_search
+from evalkit.retrieval.search import exact_f32, exact_search
+
+HAVE_FAISS = importlib.util.find_spec("faiss") is not None
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -68,3 +77,126 @@ def test_matryoshka_cut_inside_search_equals_cut_first(backend: str) -> None:
     s2, i2 = exact_search(qc, cut, 10, backend=backend)
     np.testing.assert_array_equal(i1, i2)
     np.testing.assert_allclose(s1, s2, atol=1e-6)
+
+
+# ---- exact scores: every pair is the float32 nearest to the exact inner product ------------
+
+_SCALE = 2**149  # every float32 is an integer multiple of 2**-149
+
+
+def _exact_ints(x: np.ndarray) -> list[list[int]]:
+    """Rows of float32 as exact integers in units of 2**-149 (the scaling is exact in
+    float64: a power of two, far from overflow)."""
+    return [[int(v) for v in row] for row in (x.astype(np.float64) * float(_SCALE)).tolist()]
+
+
+def _nearest_f32(x: Fraction) -> np.float32:
+    """The float32 nearest to a rational, ties to even (subnormals and overflow included)."""
+    if x == 0:
+        return np.float32(0.0)
+    a = abs(x)
+    e = a.numerator.bit_length() - a.denominator.bit_length()
+    if a < Fraction(2) ** e:
+        e -= 1
+    quantum = Fraction(2) ** (max(e, -126) - 23)
+    n, rem = divmod(a, quantum)
+    if 2 * rem > quantum or (2 * rem == quantum and n % 2 == 1):
+        n += 1
+    v = n * quantum
+    out = math.inf if v >= 2**128 else float(v)
+    return np.float32(out if x > 0 else -out)
+
+
+def reference_scores(q: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Brute force: each float32 product exact as a rational, summed exactly, rounded once."""
+    qi, di = _exact_ints(q), _exact_ints(d)
+    out = np.empty((len(qi), len(di)), np.float32)
+    for a, qa in enumerate(qi):
+        for b, db in enumerate(di):
+            out[a, b] = _nearest_f32(Fraction(sum(map(operator.mul, qa, db)), _SCALE**2))
+    return out
+
+
+def reference_topk(full: np.ndarray, k: int, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top k by (score desc, tie rank desc), from the reference score matrix."""
+    idx = np.array([sorted(range(full.shape[1]), key=lambda j: (-full[r, j], -ranks[j]))[:k]
+                    for r in range(full.shape[0])]).reshape(full.shape[0], -1)
+    return np.take_along_axis(full, idx, 1), idx
+
+
+def _same(got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray, np.ndarray]) -> None:
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])  # bit for bit (only -0.0 == 0.0 allowed)
+
+
+def test_reference_rounding_itself() -> None:
+    # The reference's rounding on known cases: midpoints go to even, just above goes up.
+    one = Fraction(1)
+    assert _nearest_f32(one + Fraction(1, 2**24)) == np.float32(1.0)
+    assert _nearest_f32(one + Fraction(1, 2**24) + Fraction(1, 2**80)) == np.float32(1 + 2**-23)
+    assert _nearest_f32(one + Fraction(3, 2**24)) == np.float32(1 + 2**-22)
+    assert _nearest_f32(Fraction(1, 2**150)) == 0.0  # half the least subnormal: ties to 0
+    assert _nearest_f32(Fraction(3, 2**151)) == np.float32(2.0**-149)
+    assert _nearest_f32(-Fraction(2**128)) == -np.inf
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(200)
+    assert [_nearest_f32(Fraction(v)) for v in x] == list(x.astype(np.float32))
+
+
+# Vectors whose exact inner products sit on or next to float32 midpoints: powers of two far
+# apart (a float64 sum drops the small ones, then rounds a midpoint to even), subnormals, and
+# plain float32 noise.
+_VALUE = st.one_of(
+    st.builds(lambda m, e: m * 2.0**e, st.integers(-9, 9), st.integers(-62, 3)),
+    st.floats(-4, 4, width=32),
+    st.sampled_from([0.0, 2.0**-149, -(2.0**-140), 1.5 * 2.0**-126]),
+)
+
+
+@st.composite
+def _instances(draw):
+    w = draw(st.integers(1, 12))
+    n_q, n_u = draw(st.integers(1, 3)), draw(st.integers(1, 8))
+    rows = st.lists(_VALUE, min_size=w, max_size=w)
+    q = np.array(draw(st.lists(rows, min_size=n_q, max_size=n_q)), np.float32)
+    unique = np.array(draw(st.lists(rows, min_size=n_u, max_size=n_u)), np.float32)
+    # documents repeat: duplicates must be ordered by tie rank wherever they are
+    pick = draw(st.lists(st.integers(0, n_u - 1), min_size=1, max_size=14))
+    d = unique[pick]
+    ranks = np.array(draw(st.permutations(range(len(d)))), np.int64)
+    k = draw(st.integers(1, len(d) + 1))
+    chunk = draw(st.integers(1, len(d) + 1))
+    return q, d, ranks, k, chunk
+
+
+@settings(max_examples=150, deadline=None)
+@given(_instances())
+def test_scores_equal_exact_rational_reference(inst) -> None:
+    q, d, ranks, k, chunk = inst
+    want = reference_topk(reference_scores(q, d), min(k, len(d)), ranks)
+    for backend in ("torch", "faiss") if HAVE_FAISS else ("torch",):
+        got = exact_search(q, d, k, doc_chunk=chunk, query_chunk=2, ranks=ranks, backend=backend)
+        _same(got, want)
+
+
+@pytest.mark.parametrize(
+    "terms,expect",
+    [
+        # exact 1 + 2**-24 + 2**-60: above the midpoint; a float64 sum rounds onto it, then
+        # to even (1.0)
+        ([1.0, 2.0**-24, 2.0**-60], 1 + 2.0**-23),
+        # exact just below the midpoint 1 + 3 * 2**-24: float64 lands on it, even is 1 + 2**-22
+        ([1.0, 3 * 2.0**-24, -(2.0**-60)], 1 + 2.0**-23),
+        ([1.0, 2.0**-24], 1.0),  # a true midpoint: ties to even
+        ([2.0**-75, 2.0**-75], 2.0**-74),
+        ([2.0**-75, -(2.0**-75)], 0.0),
+    ],
+)
+def test_double_rounding_cases(terms: list[float], expect: float) -> None:
+    q = np.array([terms], np.float32)
+    d = np.ones((3, len(terms)), np.float32)  # three identical documents
+    for backend in ("torch", "faiss") if HAVE_FAISS else ("torch",):
+        scores, idx = exact_search(q, d, 3, backend=backend, doc_chunk=2)
+        assert scores.tolist() == [[np.float32(expect)] * 3]
+        assert idx.tolist() == [[2, 1, 0]]  # equal scores: the larger tie rank first
+    assert exact_f32(q[0], d[0]) == np.float32(expect)
