@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,7 +39,7 @@ def test_faiss_backend_matches_torch() -> None:
     s1, i1 = exact_search(q, d, 20, backend="torch")
     s2, i2 = exact_search(q, d, 20, backend="faiss")
     np.testing.assert_array_equal(i1, i2)
-    np.testing.assert_allclose(s1, s2, atol=1e-5)
+    np.testing.assert_array_equal(s1, s2)  # both rescored exactly: bit for bit
 
 
 def test_k_larger_than_corpus_and_progress() -> None:
@@ -119,8 +120,12 @@ def reference_scores(q: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 def reference_topk(full: np.ndarray, k: int, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Top k by (score desc, tie rank desc), from the reference score matrix."""
-    idx = np.array([sorted(range(full.shape[1]), key=lambda j: (-full[r, j], -ranks[j]))[:k]
-                    for r in range(full.shape[0])]).reshape(full.shape[0], -1)
+    idx = np.array(
+        [
+            sorted(range(full.shape[1]), key=lambda j: (-full[r, j], -ranks[j]))[:k]
+            for r in range(full.shape[0])
+        ]
+    ).reshape(full.shape[0], -1)
     return np.take_along_axis(full, idx, 1), idx
 
 
@@ -200,3 +205,52 @@ def test_double_rounding_cases(terms: list[float], expect: float) -> None:
         assert scores.tolist() == [[np.float32(expect)] * 3]
         assert idx.tolist() == [[2, 1, 0]]  # equal scores: the larger tie rank first
     assert exact_f32(q[0], d[0]) == np.float32(expect)
+
+
+def _backends() -> tuple[str, ...]:
+    return ("torch", "faiss") if HAVE_FAISS else ("torch",)
+
+
+def test_large_dims_mixed_magnitudes_where_float32_sums_err() -> None:
+    # A dot-product model's vectors at 2048 dims, features of 1e-3, 1 and 1e3 mixed, and
+    # clusters of near-duplicates: float32 GEMMs (torch's and faiss's) miss the exact score of
+    # most pairs by up to dozens of ulps and order the clusters differently from the exact
+    # scores; the search must still return exactly the reference's top k.
+    rng = np.random.default_rng(5)
+    w, n = 2048, 120
+    q = rng.standard_normal((4, w)).astype(np.float32)
+    q *= rng.choice(np.float32([1e-3, 1.0, 1e3]), size=(4, w))
+    d = q[rng.integers(0, 4, n)] * (1 + 1e-5 * rng.standard_normal((n, w)).astype(np.float32))
+    ref = reference_scores(q, d)
+    s32 = (torch.from_numpy(q) @ torch.from_numpy(d).T).numpy()
+    assert np.mean(s32 != ref) > 0.5
+    for k in (10, 30):  # cuts inside a cluster and between two
+        want = reference_topk(ref, k, np.arange(n))
+        assert (np.argsort(-s32, axis=1, kind="stable")[:, :k] != want[1]).any()
+        for chunk in (1, 7, 64, n):
+            for backend in _backends() if chunk > 1 else ("torch",):
+                _same(exact_search(q, d, k, doc_chunk=chunk, backend=backend), want)
+
+
+def test_duplicates_rank_by_id_inside_a_block_and_across_shards() -> None:
+    # The exact product of q with a vector of ones is 1 + 2**-24 + 3 * 2**-53: above the float32
+    # midpoint, so 1 + 2**-23. Summed in float64 the small terms are lost or kept depending on
+    # the BLAS kernel's order, which depends on the block's width and the column's place in
+    # it: the old float64 scores gave some copies 1.0 and others 1.0000001, within one block
+    # and from block size to block size, and ranked the copies by that. Six copies scattered
+    # over the corpus (three side by side), tie ranks (the id order) unlike the position
+    # order, the cut at k = 4 inside the tie: every copy must get the exact score and the four
+    # with the largest ids stay, whatever the block size and backend.
+    rng = np.random.default_rng(7)
+    q = np.zeros((1, 9), np.float32)
+    q[0, [1, 4, 5, 6, 7, 8]] = [1.0, 2.0**-54, 2.0**-53, 2.0**-54, 2.0**-24, 2.0**-53]
+    d = rng.uniform(-0.5, 0.5, (40, 9)).astype(np.float32)
+    spots = [3, 4, 5, 17, 29, 38]
+    d[spots] = 1.0
+    ranks = rng.permutation(40).astype(np.int64)
+    want = reference_topk(reference_scores(q, d), 4, ranks)
+    assert want[0].tolist() == [[1 + 2.0**-23] * 4]
+    assert want[1][0].tolist() == sorted(spots, key=lambda j: -ranks[j])[:4]
+    for chunk in (1, 2, 3, 4, 5, 8, 9, 40):
+        for backend in _backends():
+            _same(exact_search(q, d, 4, doc_chunk=chunk, ranks=ranks, backend=backend), want)
