@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -131,30 +132,82 @@ def rescore(queries, docs, rows, cols, qn=None, dn=None):
     """Correctly rounded float32 scores of the pairs ``(queries[rows], docs[cols])``:
     torch float32 (n, w), (m, w) and int64 (P,) with ``rows`` ascending -> float32 (P,).
     ``qn`` / ``dn`` are :func:`norm_bounds` of the two sides, if already known."""
+    qn = norm_bounds(queries) if qn is None else qn
+    dn = norm_bounds(docs) if dn is None else dn
+    if queries.device.type == "cpu":
+        d_np = docs.numpy()
+        return _rescore(queries, rows, cols, qn, dn[cols], lambda pos: d_np[pos])
+    return _rescore(queries, rows, cols, qn, dn[cols], None, docs)
+
+
+def _cpu_dots(queries, cols: np.ndarray, counts: list[int], get):
+    """float64 inner products on CPU, per query a gather of its candidates' rows and one
+    GEMV. These are small operations, where an intra-op thread pool costs more than the work
+    on a busy machine, so each runs on one thread and the queries are split over as many
+    Python threads as torch would use (gathers and GEMVs release the GIL)."""
+    import torch
+
+    q64 = queries.to(torch.float64)
+    out = torch.empty(len(cols), dtype=torch.float64)
+    ends = np.cumsum(counts)
+    n_threads = max(1, min(torch.get_num_threads(), 8))
+
+    def work(lo: int, hi: int) -> None:
+        with torch.inference_mode():  # thread-local: `out` is an inference tensor
+            _dots(lo, hi)
+
+    def _dots(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            a, b = int(ends[i] - counts[i]), int(ends[i])
+            if b > a:
+                rows = torch.from_numpy(np.ascontiguousarray(get(cols[a:b]), dtype=np.float32))
+                torch.mv(rows.to(torch.float64), q64[i], out=out[a:b])
+
+    # split the queries so that each part holds about the same number of pairs
+    cuts = np.searchsorted(ends, np.linspace(0, ends[-1], 4 * n_threads + 1)[1:-1])
+    bounds = [0, *sorted(set(int(c) for c in cuts)), len(counts)]
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(work, bounds[:-1], bounds[1:]))
+    finally:
+        torch.set_num_threads(old)
+    return out
+
+
+def _rescore(queries, rows, cols, qn, dn_pairs, get=None, docs=None):
+    """:func:`rescore` with the documents either as a tensor ``docs`` on the queries' device
+    or, on CPU, as ``get`` (numpy int64 indices -> numpy float32 rows), so that candidate
+    vectors are read straight from where they lie (a shard, a matrix) without a copy of them
+    all."""
     import torch
 
     n_pairs, w = rows.numel(), queries.shape[1]
     if n_pairs == 0:
         return torch.empty(0, dtype=torch.float32, device=queries.device)
-    qn = norm_bounds(queries) if qn is None else qn
-    dn = norm_bounds(docs) if dn is None else dn
-    q64 = queries.to(torch.float64)
-    out = torch.empty(n_pairs, dtype=torch.float64, device=queries.device)
     counts = torch.bincount(rows, minlength=queries.shape[0]).tolist()
-    a = 0
-    for i, c in enumerate(counts):  # per query: its candidates' rows, one float64 GEMV
-        if c:
-            out[a : a + c] = docs.index_select(0, cols[a : a + c]).to(torch.float64) @ q64[i]
-            a += c
+    if get is not None:
+        out = _cpu_dots(queries, cols.cpu().numpy(), counts, get)
+    else:
+        q64 = queries.to(torch.float64)
+        out = torch.empty(n_pairs, dtype=torch.float64, device=queries.device)
+        a = 0
+        for i, c in enumerate(counts):  # per query: its candidates' rows, one float64 GEMV
+            if c:
+                sel = docs.index_select(0, cols[a : a + c]).to(torch.float64)
+                out[a : a + c] = sel @ q64[i]
+                a += c
     # The products are exact in float64; only the w - 1 additions round.
-    err = _gamma(w + 1, _U64) * qn[rows] * dn[cols] + out.abs() * 2.0**-52
+    err = _gamma(w + 1, _U64) * qn[rows] * dn_pairs + out.abs() * 2.0**-52
     scores = out.to(torch.float32)
     undecided = torch.nonzero((out - err).to(torch.float32) != (out + err).to(torch.float32))
     if len(undecided):
-        q_np, d_np = queries.cpu().numpy(), docs.cpu().numpy()
-        r_np, c_np = rows.cpu().numpy(), cols.cpu().numpy()
+        q_np, r_np, c_np = queries.cpu().numpy(), rows.cpu().numpy(), cols.cpu().numpy()
+        d_np = docs.cpu().numpy() if get is None else None
         for j in undecided.flatten().tolist():
-            scores[j] = float(exact_f32(q_np[r_np[j]], d_np[c_np[j]]))
+            d_row = d_np[c_np[j]] if get is None else get(c_np[j : j + 1])[0]
+            scores[j] = float(exact_f32(q_np[r_np[j]], d_row))
     return scores
 
 
@@ -167,49 +220,127 @@ def pair_scores(queries, docs):  # torch float32 (q, w), (m, w) -> (q, m) float3
     return rescore(queries, docs, rows, cols).reshape(queries.shape[0], docs.shape[0])
 
 
-def _cut(t_state, kth, bq, qn, dmax):
-    """Per query: ``t``, a lower bound of the final ``k``-th score, and the float32 cut below
-    which a block score ``S`` (off by at most ``bq``) cannot reach it, even after rounding."""
+def _round_margin(x):  # float64 tensor
+    """A lower bound of the float32 that any real >= ``x`` rounds to (elementwise)."""
+    return x - 2.0**-23 * x.abs() - 2.0**-149
+
+
+def _cut(t, bq):
+    """Per query, the float32 cut below which a float32 score ``S`` (off the exact one by at
+    most ``bq``) cannot round to ``t`` or more: a real below ``t - 2**-24 |t| - 2**-150``
+    rounds below ``t``, and 2**-22 also covers the rounding of this arithmetic."""
+    return _down32(t - bq - 2.0**-22 * (t.abs() + bq) - 2.0**-148)
+
+
+def _refine(s, rows, dn, t, qn, w: int):
+    """Which candidate pairs stay in reach of ``t`` under their own document's bound (the
+    block's largest norm decided the first cut; dot-product models' norms differ)."""
     import torch
 
-    t = t_state.to(torch.float64)
-    if kth is not None:  # k documents of the block score at least kth - bq exactly
-        t1 = kth.to(torch.float64) - bq
-        t = torch.maximum(t, t1 - 2.0**-23 * t1.abs() - 2.0**-149)
-    huge = ~torch.isfinite(bq) | (qn * dmax > _HUGE)  # float32 could overflow: keep all
-    t = torch.where(huge, -math.inf, t)
-    # A real below t - 2**-24 |t| - 2**-150 rounds to a float32 below t: the 2**-22 covers it
-    # and the rounding of this arithmetic.
-    return t, _down32(t - bq - 2.0**-22 * (t.abs() + bq) - 2.0**-148)
-
-
-def _refine(s, rows, cols, t, qn, dn, w: int):
-    """Which candidate pairs survive their own document's (not the block's largest) bound."""
-    import torch
-
-    b = _gemm_bound(qn[rows], dn[cols], w)
+    b = _gemm_bound(qn[rows], dn, w)
     tr = t[rows]
     return ~(s.to(torch.float64) + b < tr - 2.0**-22 * (tr.abs() + b) - 2.0**-148)
 
 
-def _merge_pairs(state: TopK, rows, cols, scores, start: int, ranks) -> None:
-    """Merge ragged per-query candidates (``rows`` ascending) into ``state``."""
+class _Pending:
+    """Candidates of one set of queries, gathered over document chunks and rescored together
+    at the end, so that only those still in reach of the final k-th score are rescored.
+    ``pool`` holds per query the ``k`` largest proven lower bounds of exact scores seen so far
+    (the state's own exact scores included): at least ``k`` documents score at least its
+    smallest, so nothing that cannot reach it can enter the top k."""
+
+    def __init__(self, state: TopK, queries, qn) -> None:
+        import torch
+
+        self.state, self.queries, self.qn, self.w = state, queries, qn, queries.shape[1]
+        held = state.keys.to(queries.device)
+        scores = _unsortable(held).to(torch.float64)
+        self.pool = torch.where(held == _PAD, -math.inf, scores)
+        self.parts: list[tuple] = []
+        self.count = 0
+
+    def bound(self):
+        """Per query (float64): the final ``k``-th score is at least this; -inf while fewer
+        than ``k`` lower bounds are known."""
+        import torch
+
+        if self.pool.shape[1] < self.state.k:
+            return torch.full(
+                (self.pool.shape[0],), -math.inf, dtype=torch.float64, device=self.pool.device
+            )
+        return _round_margin(self.pool.min(dim=1).values)
+
+    def add(self, rows, positions, s, dn) -> None:
+        """Candidate pairs: query rows, corpus positions, float32 scores ``S`` and the
+        documents' norm bounds."""
+        import torch
+
+        if rows.numel() == 0:
+            return
+        dev = self.pool.device
+        rows, positions, s, dn = rows.to(dev), positions.to(dev), s.to(dev), dn.to(dev)
+        low = s.to(torch.float64) - _gemm_bound(self.qn[rows], dn, self.w)
+        order = torch.argsort(rows, stable=True)
+        mat = _ragged(rows[order], low[order], self.pool.shape[0], -math.inf)
+        pool = torch.cat([self.pool, mat], dim=1)
+        if pool.shape[1] > self.state.k:
+            pool = torch.topk(pool, self.state.k, dim=1, sorted=False).values
+        self.pool = pool
+        self.parts.append((rows, positions, s, dn))
+        self.count += rows.numel()
+        if self.count > max(4 * self.pool.shape[0] * self.state.k, 1 << 22):
+            self._prune()
+
+    def _prune(self) -> None:
+        import torch
+
+        if not self.parts:
+            return
+        rows, positions, s, dn = (torch.cat(x) for x in zip(*self.parts))
+        keep = _refine(s, rows, dn, self.bound(), self.qn, self.w)
+        self.parts = [(rows[keep], positions[keep], s[keep], dn[keep])]
+        self.count = int(keep.sum())
+
+    def finish(self, fetch: Callable, ranks_of: Callable) -> None:
+        """Rescore the survivors exactly and merge them into the state. ``fetch`` (corpus
+        positions, numpy int64) returns their float32 vectors (numpy), the very vectors that
+        were scored; ``ranks_of`` their tie ranks."""
+        import torch
+
+        self._prune()
+        if not self.parts:
+            return
+        rows, positions, _, dn = self.parts[0]
+        self.parts = []
+        order = torch.argsort(rows, stable=True)
+        rows, positions, dn = rows[order], positions[order], dn[order]
+        uniq, inv = torch.unique(positions, return_inverse=True)
+        pos_np = uniq.cpu().numpy()
+        if self.queries.device.type == "cpu":  # read each query's rows where they lie
+            exact = _rescore(self.queries, rows, positions, self.qn, dn, fetch)
+        else:  # the candidates' union, once, to the device
+            docs = torch.from_numpy(fetch(pos_np)).to(self.queries.device)
+            exact = _rescore(self.queries, rows, inv, self.qn, dn, None, docs)
+        ranks = torch.from_numpy(np.asarray(ranks_of(pos_np), dtype=np.int64)).to(rows.device)
+        keys = (_sortable(exact) << 32) | ranks[inv]
+        n_q = self.pool.shape[0]
+        self.state.merge(_ragged(rows, keys, n_q, _PAD), _ragged(rows, positions, n_q, -1))
+
+
+def _ragged(rows, values, n_rows: int, fill):
+    """Values of ascending ``rows`` as a padded (n_rows, widest row) matrix."""
     import torch
 
-    if rows.numel() == 0:
-        return
-    dev = state.keys.device
-    rows, cols, scores = rows.to(dev), cols.to(dev), scores.to(dev)
-    keys = (_sortable(scores) << 32) | ranks.to(dev)[cols]
-    n_q = state.keys.shape[0]
-    counts = torch.bincount(rows, minlength=n_q)
-    slot = torch.arange(rows.numel(), device=dev) - (torch.cumsum(counts, 0) - counts)[rows]
-    width = int(counts.max())
-    k_mat = torch.full((n_q, width), _PAD, dtype=torch.int64, device=dev)
-    p_mat = torch.full((n_q, width), -1, dtype=torch.int64, device=dev)
-    k_mat[rows, slot] = keys
-    p_mat[rows, slot] = cols + start
-    state.merge(k_mat, p_mat)
+    counts = torch.bincount(rows, minlength=n_rows)
+    slot = torch.arange(rows.numel(), device=rows.device) - (torch.cumsum(counts, 0) - counts)[rows]
+    out = torch.full(
+        (n_rows, int(counts.max()) if rows.numel() else 0),
+        fill,
+        dtype=values.dtype,
+        device=values.device,
+    )
+    out[rows, slot] = values
+    return out
 
 
 @dataclass
@@ -253,17 +384,6 @@ class TopK:
             positions = torch.gather(positions, 1, sel)
         self.keys, self.positions = keys, positions
 
-    def threshold(self):
-        """Per query, the score of the ``k``-th key (float32), -inf while fewer are held: no
-        later document scoring below it can enter."""
-        import torch
-
-        n = self.keys.shape[0]
-        if self.keys.shape[1] < self.k or self.k == 0:
-            return torch.full((n,), -math.inf, dtype=torch.float32, device=self.keys.device)
-        low = self.keys.min(dim=1).values
-        return torch.where(low == _PAD, -math.inf, _unsortable(low))
-
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, positions)`` as numpy, each row best first."""
         import torch
@@ -296,49 +416,73 @@ def score_block(
 ) -> None:
     """Score ``docs`` (corpus rows ``start..start+len(docs)``) against every query and merge
     them into ``state`` (see the module docstring for how)."""
+    step = len(docs) if backend == "faiss" else max(doc_chunk, 1)  # faiss: one index a block
+    chunks = ((start + s, docs[s : s + step]) for s in range(0, len(docs), step))
+    _search(
+        state,
+        queries,
+        chunks,
+        lambda pos: np.ascontiguousarray(docs[pos - start], dtype=np.float32),
+        lambda pos: np.asarray(tie_ranks)[pos - start],
+        backend=backend,
+        query_chunk=query_chunk,
+    )
+
+
+def _search(state: TopK, queries, chunks, fetch, ranks_of, *, backend, query_chunk) -> None:
+    """Merge document ``chunks`` ((first corpus position, float32 array) pairs) into
+    ``state``; ``fetch`` / ``ranks_of`` give candidates' vectors and tie ranks back by corpus
+    position for the exact rescoring."""
     import torch
 
-    if backend == "faiss":
-        _faiss_block(state, queries, docs, start, tie_ranks)
-        return
-    if backend != "torch":
+    if backend not in ("torch", "faiss"):
         raise EvalkitError(f"--search-backend {backend!r}: expected 'torch' or 'faiss'")
-    dev = queries.device
-    n_q, w = queries.shape
     with torch.inference_mode(), _no_tf32():
         queries = queries.to(torch.float32)
-        qn = norm_bounds(queries)
-        for s in range(0, len(docs), doc_chunk):
-            d = torch.from_numpy(np.ascontiguousarray(docs[s : s + doc_chunk], np.float32))
-            d = d.to(dev)
-            dn = norm_bounds(d)
-            dmax = dn.max()
-            t_state = state.threshold().to(dev)
-            rows, cols = [], []
-            for qs in range(0, n_q, query_chunk):
-                sl = slice(qs, qs + query_chunk)
-                scores = queries[sl] @ d.T  # float32 candidates (TF32 off)
-                bq = _gemm_bound(qn[sl], dmax, w)
-                kth = None
-                if d.shape[0] >= state.k and state.keys.shape[1] < state.k:
-                    kth = torch.topk(scores, state.k, dim=1, sorted=False).values.min(1).values
-                t, cut = _cut(t_state[sl], kth, bq, qn[sl], dmax)
-                r, c = torch.nonzero(~(scores < cut.unsqueeze(1)), as_tuple=True)
-                keep = _refine(scores[r, c], r, c, t, qn[sl], dn, w)
-                rows.append(r[keep] + qs)
-                cols.append(c[keep])
-            r, c = torch.cat(rows), torch.cat(cols)
-            exact = rescore(queries, d, r, c, qn, dn)
-            ranks = torch.from_numpy(np.asarray(tie_ranks[s : s + doc_chunk], dtype=np.int64))
-            _merge_pairs(state, r, c, exact, start + s, ranks)
+        if backend == "faiss":
+            queries = queries.cpu()
+        pending = _Pending(state, queries, norm_bounds(queries))
+        for pos0, block in chunks:
+            if len(block) == 0:
+                continue
+            block = np.ascontiguousarray(block, dtype=np.float32)
+            if backend == "faiss":
+                _faiss_chunk(pending, block, pos0)
+            else:
+                _torch_chunk(pending, torch.from_numpy(block).to(queries.device), pos0, query_chunk)
+        pending.finish(fetch, ranks_of)
 
 
-def _faiss_block(state: TopK, queries, docs: np.ndarray, start: int, tie_ranks) -> None:
-    """faiss's flat inner-product index gives each query's candidates in the block: its
-    scores are float32 sums too, so the bound of :func:`_cut` holds for them. A query is
-    asked for more neighbours until the last one returned falls below its cut (then every
-    document not returned does too); the candidates are rescored exactly by :func:`rescore`,
-    so both backends produce the same keys."""
+def _torch_chunk(pending: _Pending, d, pos0: int, query_chunk: int) -> None:
+    """float32 GEMM of every query with the chunk; candidates go to ``pending``."""
+    import torch
+
+    queries, qn, w, k = pending.queries, pending.qn, pending.w, pending.state.k
+    dn = norm_bounds(d)
+    dmax = dn.max()
+    t_all = pending.bound()
+    for qs in range(0, queries.shape[0], max(query_chunk, 1)):
+        sl = slice(qs, qs + max(query_chunk, 1))
+        scores = queries[sl] @ d.T  # TF32 off: float32 products and sums
+        bq = _gemm_bound(qn[sl], dmax, w)
+        t = t_all[sl]
+        if d.shape[0] >= k and bool(torch.isneginf(t).any()):
+            # k documents of the chunk score at least (their k-th S) - bq exactly
+            kth = torch.topk(scores, k, dim=1, sorted=False).values.min(dim=1).values
+            t = torch.maximum(t, _round_margin(kth.to(torch.float64) - bq))
+        t = torch.where(~torch.isfinite(bq) | (qn[sl] * dmax > _HUGE), -math.inf, t)  # overflow
+        rows, cols = torch.nonzero(~(scores < _cut(t, bq).unsqueeze(1)), as_tuple=True)
+        s = scores[rows, cols]
+        keep = _refine(s, rows, dn[cols], t, qn[sl], w)
+        rows, cols = rows[keep], cols[keep]
+        pending.add(rows + qs, cols + pos0, s[keep], dn[cols])
+
+
+def _faiss_chunk(pending: _Pending, d_np: np.ndarray, pos0: int) -> None:
+    """faiss's flat inner-product index gives each query's candidates in the chunk: its
+    scores are float32 sums too, so the same bound holds for them. A query is asked for more
+    neighbours until the last one returned falls below its cut (then every document not
+    returned does too)."""
     import torch
 
     try:
@@ -347,43 +491,34 @@ def _faiss_block(state: TopK, queries, docs: np.ndarray, start: int, tie_ranks) 
         raise EvalkitError(
             "--search-backend faiss: faiss is not installed (pip install 'evalkit[faiss]')"
         ) from None
-    d_np = np.ascontiguousarray(docs, dtype=np.float32)
     m, w = d_np.shape
-    if m == 0:
-        return
+    k, queries, qn = pending.state.k, pending.queries, pending.qn
     index = faiss.IndexFlatIP(w)
     index.add(d_np)
-    with torch.inference_mode():
-        q = queries.detach().cpu().to(torch.float32).contiguous()
-        d = torch.from_numpy(d_np)
-        qn, dn = norm_bounds(q), norm_bounds(d)
-        dmax = dn.max()
-        bq = _gemm_bound(qn, dmax, w)
-        t_state = state.threshold().cpu()
-        k = state.k
-        full = state.keys.shape[1] >= k
-        rows, cols = [], []
-        todo = torch.arange(q.shape[0])
-        want = min(m, k + max(16, k // 8))
-        while len(todo):
-            found, idx = index.search(q[todo].numpy(), want)
-            found, idx = torch.from_numpy(found), torch.from_numpy(idx).to(torch.int64)
-            kth = found[:, k - 1] if m >= k and not full else None
-            t, cut = _cut(t_state[todo], kth, bq[todo], qn[todo], dmax)
-            done = (found[:, -1] < cut) if want < m else torch.ones(len(todo), dtype=torch.bool)
-            sub = ~(found < cut.unsqueeze(1)) & (idx >= 0) & done.unsqueeze(1)
-            r, j = torch.nonzero(sub, as_tuple=True)
-            c = idx[r, j]
-            keep = _refine(found[r, j], r, c, t, qn[todo], dn, w)
-            rows.append(todo[r[keep]])
-            cols.append(c[keep])
-            todo, want = todo[~done], min(m, want * 4)
-        r, c = torch.cat(rows), torch.cat(cols)
-        order = torch.argsort(r, stable=True)
-        r, c = r[order], c[order]
-        exact = rescore(q, d, r, c, qn, dn)
-        ranks = torch.from_numpy(np.asarray(tie_ranks, dtype=np.int64))
-        _merge_pairs(state, r, c, exact, start, ranks)
+    dn = norm_bounds(torch.from_numpy(d_np))
+    dmax = dn.max()
+    bq = _gemm_bound(qn, dmax, w)
+    huge = ~torch.isfinite(bq) | (qn * dmax > _HUGE)  # float32 could overflow: keep all
+    t_all = pending.bound()
+    todo = torch.arange(queries.shape[0])
+    want = min(m, k + max(16, k // 8))
+    while len(todo):
+        found, idx = index.search(queries[todo].numpy(), want)
+        found, idx = torch.from_numpy(found), torch.from_numpy(idx).to(torch.int64)
+        t = t_all[todo]
+        if m >= k:  # k documents of the chunk score at least (their k-th S) - bq exactly
+            t = torch.maximum(t, _round_margin(found[:, k - 1].to(torch.float64) - bq[todo]))
+        t = torch.where(huge[todo], -math.inf, t)
+        cut = _cut(t, bq[todo])
+        done = found[:, -1] < cut if want < m else torch.ones(len(todo), dtype=torch.bool)
+        r, j = torch.nonzero(
+            ~(found < cut.unsqueeze(1)) & (idx >= 0) & done.unsqueeze(1), as_tuple=True
+        )
+        c, s = idx[r, j], found[r, j]
+        keep = _refine(s, r, dn[c], t, qn[todo], w)
+        r, c = r[keep], c[keep]
+        pending.add(todo[r], c + pos0, s[keep], dn[c])
+        todo, want = todo[~done], min(m, want * 4)
 
 
 class _no_tf32:
@@ -447,18 +582,32 @@ def exact_search(
     q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32)).to(device)
     state = TopK.empty(q.shape[0], k, device)
     step = max(doc_chunk, 1)
-    for start in range(0, docs.shape[0], step):
-        block = cut_dim(docs[start : start + step], dim, normalize)
-        score_block(
-            state,
-            q,
-            block,
-            start,
-            ranks[start : start + step],
-            backend=backend,
-            doc_chunk=doc_chunk,
-            query_chunk=query_chunk,
-        )
-        if progress is not None:
-            progress(len(block))
+
+    # A plain float32 matrix at full width is scored in place; anything else (a memmap, a
+    # Matryoshka cut, another dtype) as a float32 copy, chunk by chunk.
+    as_is = (
+        (dim is None or dim == docs.shape[1])
+        and type(docs) is np.ndarray
+        and docs.dtype == np.float32
+        and docs.flags.c_contiguous
+    )
+
+    def chunks():
+        for start in range(0, docs.shape[0], step):
+            block = docs[start : start + step]
+            block = block if as_is else cut_dim(block, dim, normalize)
+            yield start, block
+            if progress is not None:
+                progress(len(block))
+
+    # Candidates are rescored once, after the last chunk: their vectors are read back here.
+    _search(
+        state,
+        q,
+        chunks(),
+        lambda pos: docs[pos] if as_is else cut_dim(docs[pos], dim, normalize),
+        lambda pos: ranks[pos],
+        backend=backend,
+        query_chunk=query_chunk,
+    )
     return state.result()
