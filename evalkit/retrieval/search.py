@@ -134,10 +134,11 @@ def rescore(queries, docs, rows, cols, qn=None, dn=None):
     ``qn`` / ``dn`` are :func:`norm_bounds` of the two sides, if already known."""
     qn = norm_bounds(queries) if qn is None else qn
     dn = norm_bounds(docs) if dn is None else dn
+    err = _gamma(queries.shape[1] + 1, _U64) * qn[rows] * dn[cols]
     if queries.device.type == "cpu":
         d_np = docs.numpy()
-        return _rescore(queries, rows, cols, qn, dn[cols], lambda pos: d_np[pos])
-    return _rescore(queries, rows, cols, qn, dn[cols], None, docs)
+        return _rescore(queries, rows, cols, err, lambda pos: d_np[pos])
+    return _rescore(queries, rows, cols, err, None, docs)
 
 
 def _cpu_dots(queries, cols: np.ndarray, counts: list[int], get):
@@ -176,14 +177,14 @@ def _cpu_dots(queries, cols: np.ndarray, counts: list[int], get):
     return out
 
 
-def _rescore(queries, rows, cols, qn, dn_pairs, get=None, docs=None):
+def _rescore(queries, rows, cols, err, get=None, docs=None):
     """:func:`rescore` with the documents either as a tensor ``docs`` on the queries' device
     or, on CPU, as ``get`` (numpy int64 indices -> numpy float32 rows), so that candidate
     vectors are read straight from where they lie (a shard, a matrix) without a copy of them
     all."""
     import torch
 
-    n_pairs, w = rows.numel(), queries.shape[1]
+    n_pairs = rows.numel()
     if n_pairs == 0:
         return torch.empty(0, dtype=torch.float32, device=queries.device)
     counts = torch.bincount(rows, minlength=queries.shape[0]).tolist()
@@ -198,8 +199,9 @@ def _rescore(queries, rows, cols, qn, dn_pairs, get=None, docs=None):
                 sel = docs.index_select(0, cols[a : a + c]).to(torch.float64)
                 out[a : a + c] = sel @ q64[i]
                 a += c
-    # The products are exact in float64; only the w - 1 additions round.
-    err = _gamma(w + 1, _U64) * qn[rows] * dn_pairs + out.abs() * 2.0**-52
+    # The products are exact in float64; only the w - 1 additions round: ``err`` bounds
+    # that (gamma_{w+1} |q| |d| for u = 2**-53), the last term the rounding of out +- err.
+    err = err.to(out.device) + out.abs() * 2.0**-52
     scores = out.to(torch.float32)
     undecided = torch.nonzero((out - err).to(torch.float32) != (out + err).to(torch.float32))
     if len(undecided):
@@ -232,14 +234,13 @@ def _cut(t, bq):
     return _down32(t - bq - 2.0**-22 * (t.abs() + bq) - 2.0**-148)
 
 
-def _refine(s, rows, dn, t, qn, w: int):
-    """Which candidate pairs stay in reach of ``t`` under their own document's bound (the
-    block's largest norm decided the first cut; dot-product models' norms differ)."""
+def _refine(s, b, t):
+    """Which candidate pairs (float32 scores ``s``, bounds ``b``) stay in reach of their
+    query's ``t``: the first cut used the block's largest document norm, and the norms of a
+    dot-product model's documents differ."""
     import torch
 
-    b = _gemm_bound(qn[rows], dn, w)
-    tr = t[rows]
-    return ~(s.to(torch.float64) + b < tr - 2.0**-22 * (tr.abs() + b) - 2.0**-148)
+    return ~(s.to(torch.float64) + b < t - 2.0**-22 * (t.abs() + b) - 2.0**-148)
 
 
 class _Pending:
@@ -270,23 +271,23 @@ class _Pending:
             )
         return _round_margin(self.pool.min(dim=1).values)
 
-    def add(self, rows, positions, s, dn) -> None:
-        """Candidate pairs: query rows, corpus positions, float32 scores ``S`` and the
-        documents' norm bounds."""
+    def add(self, rows, positions, s, b) -> None:
+        """Candidate pairs: query rows, corpus positions, float32 scores ``S`` and their
+        bounds (:func:`_gemm_bound`)."""
         import torch
 
         if rows.numel() == 0:
             return
         dev = self.pool.device
-        rows, positions, s, dn = rows.to(dev), positions.to(dev), s.to(dev), dn.to(dev)
-        low = s.to(torch.float64) - _gemm_bound(self.qn[rows], dn, self.w)
+        rows, positions, s, b = rows.to(dev), positions.to(dev), s.to(dev), b.to(dev)
+        low = s.to(torch.float64) - b
         order = torch.argsort(rows, stable=True)
         mat = _ragged(rows[order], low[order], self.pool.shape[0], -math.inf)
         pool = torch.cat([self.pool, mat], dim=1)
         if pool.shape[1] > self.state.k:
             pool = torch.topk(pool, self.state.k, dim=1, sorted=False).values
         self.pool = pool
-        self.parts.append((rows, positions, s, dn))
+        self.parts.append((rows, positions, s, b))
         self.count += rows.numel()
         if self.count > max(4 * self.pool.shape[0] * self.state.k, 1 << 22):
             self._prune()
@@ -296,9 +297,9 @@ class _Pending:
 
         if not self.parts:
             return
-        rows, positions, s, dn = (torch.cat(x) for x in zip(*self.parts))
-        keep = _refine(s, rows, dn, self.bound(), self.qn, self.w)
-        self.parts = [(rows[keep], positions[keep], s[keep], dn[keep])]
+        rows, positions, s, b = (torch.cat(x) for x in zip(*self.parts))
+        keep = _refine(s, b, self.bound()[rows])
+        self.parts = [(rows[keep], positions[keep], s[keep], b[keep])]
         self.count = int(keep.sum())
 
     def finish(self, fetch: Callable, ranks_of: Callable) -> None:
@@ -310,19 +311,22 @@ class _Pending:
         self._prune()
         if not self.parts:
             return
-        rows, positions, _, dn = self.parts[0]
+        rows, positions, _, b = self.parts[0]
         self.parts = []
         order = torch.argsort(rows, stable=True)
-        rows, positions, dn = rows[order], positions[order], dn[order]
-        uniq, inv = torch.unique(positions, return_inverse=True)
-        pos_np = uniq.cpu().numpy()
+        rows, positions, b = rows[order], positions[order], b[order]
+        # b >= gamma32 |q||d|, so this bounds float64's gamma64 |q||d|
+        err = b * (_gamma(self.w + 1, _U64) / (self.w + 1) / _U32)
         if self.queries.device.type == "cpu":  # read each query's rows where they lie
-            exact = _rescore(self.queries, rows, positions, self.qn, dn, fetch)
+            pos_np = positions.numpy()
+            exact = _rescore(self.queries, rows, positions, err, fetch)
         else:  # the candidates' union, once, to the device
-            docs = torch.from_numpy(fetch(pos_np)).to(self.queries.device)
-            exact = _rescore(self.queries, rows, inv, self.qn, dn, None, docs)
-        ranks = torch.from_numpy(np.asarray(ranks_of(pos_np), dtype=np.int64)).to(rows.device)
-        keys = (_sortable(exact) << 32) | ranks[inv]
+            uniq, inv = torch.unique(positions, return_inverse=True)
+            docs = torch.from_numpy(fetch(uniq.cpu().numpy())).to(self.queries.device)
+            exact = _rescore(self.queries, rows, inv, err, None, docs)
+            pos_np = positions.cpu().numpy()
+        ranks = torch.from_numpy(np.asarray(ranks_of(pos_np), dtype=np.int64))
+        keys = (_sortable(exact) << 32) | ranks.to(rows.device)
         n_q = self.pool.shape[0]
         self.state.merge(_ragged(rows, keys, n_q, _PAD), _ragged(rows, positions, n_q, -1))
 
@@ -460,6 +464,7 @@ def _torch_chunk(pending: _Pending, d, pos0: int, query_chunk: int) -> None:
     queries, qn, w, k = pending.queries, pending.qn, pending.w, pending.state.k
     dn = norm_bounds(d)
     dmax = dn.max()
+    spread = bool(dmax > dn.min() * 1.001)  # unequal norms: per-document bounds cut more
     t_all = pending.bound()
     for qs in range(0, queries.shape[0], max(query_chunk, 1)):
         sl = slice(qs, qs + max(query_chunk, 1))
@@ -473,9 +478,11 @@ def _torch_chunk(pending: _Pending, d, pos0: int, query_chunk: int) -> None:
         t = torch.where(~torch.isfinite(bq) | (qn[sl] * dmax > _HUGE), -math.inf, t)  # overflow
         rows, cols = torch.nonzero(~(scores < _cut(t, bq).unsqueeze(1)), as_tuple=True)
         s = scores[rows, cols]
-        keep = _refine(s, rows, dn[cols], t, qn[sl], w)
-        rows, cols = rows[keep], cols[keep]
-        pending.add(rows + qs, cols + pos0, s[keep], dn[cols])
+        b = _gemm_bound(qn[sl][rows], dn[cols], w)
+        if spread:
+            keep = _refine(s, b, t[rows])
+            rows, cols, s, b = rows[keep], cols[keep], s[keep], b[keep]
+        pending.add(rows + qs, cols + pos0, s, b)
 
 
 def _faiss_chunk(pending: _Pending, d_np: np.ndarray, pos0: int) -> None:
@@ -515,9 +522,9 @@ def _faiss_chunk(pending: _Pending, d_np: np.ndarray, pos0: int) -> None:
             ~(found < cut.unsqueeze(1)) & (idx >= 0) & done.unsqueeze(1), as_tuple=True
         )
         c, s = idx[r, j], found[r, j]
-        keep = _refine(s, r, dn[c], t, qn[todo], w)
-        r, c = r[keep], c[keep]
-        pending.add(todo[r], c + pos0, s[keep], dn[c])
+        b = _gemm_bound(qn[todo][r], dn[c], w)
+        keep = _refine(s, b, t[r])
+        pending.add(todo[r[keep]], c[keep] + pos0, s[keep], b[keep])
         todo, want = todo[~done], min(m, want * 4)
 
 
