@@ -272,8 +272,8 @@ class _Pending:
         return _round_margin(self.pool.min(dim=1).values)
 
     def add(self, rows, positions, s, b) -> None:
-        """Candidate pairs: query rows, corpus positions, float32 scores ``S`` and their
-        bounds (:func:`_gemm_bound`)."""
+        """Candidate pairs: query rows (ascending), corpus positions, float32 scores ``S`` and
+        their bounds (:func:`_gemm_bound`)."""
         import torch
 
         if rows.numel() == 0:
@@ -281,8 +281,7 @@ class _Pending:
         dev = self.pool.device
         rows, positions, s, b = rows.to(dev), positions.to(dev), s.to(dev), b.to(dev)
         low = s.to(torch.float64) - b
-        order = torch.argsort(rows, stable=True)
-        mat = _ragged(rows[order], low[order], self.pool.shape[0], -math.inf)
+        mat = _ragged(rows, low, self.pool.shape[0], -math.inf)
         pool = torch.cat([self.pool, mat], dim=1)
         if pool.shape[1] > self.state.k:
             pool = torch.topk(pool, self.state.k, dim=1, sorted=False).values
@@ -313,7 +312,8 @@ class _Pending:
             return
         rows, positions, _, b = self.parts[0]
         self.parts = []
-        order = torch.argsort(rows, stable=True)
+        # sorted runs, one a chunk: numpy's stable sort merges them in about linear time
+        order = torch.from_numpy(np.argsort(rows.cpu().numpy(), kind="stable")).to(rows.device)
         rows, positions, b = rows[order], positions[order], b[order]
         # b >= gamma32 |q||d|, so this bounds float64's gamma64 |q||d|
         err = b * (_gamma(self.w + 1, _U64) / (self.w + 1) / _U32)
