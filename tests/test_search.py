@@ -254,3 +254,24 @@ def test_duplicates_rank_by_id_inside_a_block_and_across_shards() -> None:
     for chunk in (1, 2, 3, 4, 5, 8, 9, 40):
         for backend in _backends():
             _same(exact_search(q, d, 4, doc_chunk=chunk, ranks=ranks, backend=backend), want)
+
+
+def test_device_path_of_the_rescoring_equals_the_cpu_path() -> None:
+    # On a GPU the candidates' vectors go to the device as one tensor and are rescored with
+    # torch; on CPU they are read where they lie with numpy. Both must give the same floats,
+    # including pairs float64 cannot decide (here: sums on float32 midpoints).
+    from evalkit.retrieval.search import _rescore
+
+    rng = np.random.default_rng(8)
+    q = rng.integers(-4, 5, (3, 6)).astype(np.float32) * np.float32(2.0**-20)
+    q[:, 0] = 1.0
+    d = rng.integers(-4, 5, (20, 6)).astype(np.float32) * np.float32(2.0**-5)
+    d[:, 0] = 1.0
+    qt, dt = torch.from_numpy(q), torch.from_numpy(d)
+    rows = torch.arange(3).repeat_interleave(20)
+    cols = torch.arange(20).repeat(3)
+    err = torch.full((60,), 1e-14, dtype=torch.float64)
+    on_cpu = _rescore(qt, rows, cols, err, lambda pos: d[pos])
+    on_device = _rescore(qt, rows, cols, err, None, dt)
+    np.testing.assert_array_equal(on_cpu.numpy(), on_device.numpy())
+    np.testing.assert_array_equal(on_cpu.numpy().reshape(3, 20), reference_scores(q, d))

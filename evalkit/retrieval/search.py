@@ -17,15 +17,21 @@ How it stays cheap (:func:`score_block`):
    |q|_2 |d|_2`` with ``gamma_n = n u / (1 - n u)``, ``u = 2**-24``, for any summation order,
    blocking or FMA use, plus ``2**-125 (2w + sqrt(w)(|q|+|d|))`` for underflow (covering
    flush-to-zero too). Norms are bounded from above in float64 (:func:`norm_bounds`).
-2. Per query, the ``k``-th best score is bounded from below (the state's ``k``-th exact score,
-   or the block's ``k``-th ``S`` minus the bound); a document whose ``S`` plus its bound stays
-   below that, with a float32 rounding step of margin, cannot reach the top k and is dropped.
-3. The few candidates left are rescored in float64, where each product of two float32 is
-   exact and the sum is off by at most ``gamma_{w+1}`` (``u = 2**-53``) of ``|q||d|``. When
+2. Per query, a lower bound of the final ``k``-th score is kept: the ``k``-th largest of the
+   proven lower bounds seen so far (the state's exact scores, ``S`` minus the bound of the
+   candidates, or a chunk's ``k``-th ``S`` minus the bound). A document whose ``S`` plus its
+   bound stays below it, with a float32 rounding step of margin, cannot reach the top k and
+   is dropped; the rest wait until the block's last chunk, when the bound is at its highest.
+3. The candidates still in reach are rescored in float64, where each product of two float32
+   is exact and the sum is off by at most ``gamma_{w+1}`` (``u = 2**-53``) of ``|q||d|``. When
    both ends of that interval round to the same float32, that float32 is the answer; otherwise
-   (float64 cannot decide, about one candidate in 10^5) the exact sum settles it
-   (:func:`exact_f32`: ``math.fsum`` of the exact products, and at a float32 midpoint the sign
-   of the exact remainder).
+   (float64 cannot decide: a few pairs in a million on real vectors, more on vectors built of
+   a few powers of two) the exact sum settles it (:func:`exact_f32`: ``math.fsum`` of the
+   exact products, and at a float32 midpoint the sign of the exact remainder).
+
+This assumes IEEE arithmetic in the float64 step (no flush-to-zero of float32 subnormals when
+they are widened; PyTorch's default). A block costs one float32 GEMM plus, per query, about
+``k`` float64 dot products (more while the running top k is still filling).
 
 The faiss backend takes its candidates from ``IndexFlatIP`` (also float32, so the same bound
 holds for its scores) and rescores them the same way, so both backends return the same keys.
@@ -420,7 +426,7 @@ def score_block(
 ) -> None:
     """Score ``docs`` (corpus rows ``start..start+len(docs)``) against every query and merge
     them into ``state`` (see the module docstring for how)."""
-    step = len(docs) if backend == "faiss" else max(doc_chunk, 1)  # faiss: one index a block
+    step = max(len(docs) if backend == "faiss" else doc_chunk, 1)  # faiss: one index a block
     chunks = ((start + s, docs[s : s + step]) for s in range(0, len(docs), step))
     _search(
         state,
