@@ -81,13 +81,14 @@ def _unsortable(keys):  # inverse of _sortable on the high 32 bits
 
 def norm_bounds(x):  # torch float32 (n, w) -> float64 (n,)
     """Upper bounds of the rows' Euclidean norms. The float32 norm (one cheap pass) loses at
-    most a relative gamma_{w+1} of the sum of squares, plus ``w * 2**-126`` for squares that
-    underflow; both are added back before the square root."""
+    most a relative gamma_{w+1} of the sum of squares (here gamma_{2w+2}, for slack), plus
+    ``2**-126`` for each square or partial sum that underflows (flushed to zero or not); both
+    are added back before the square root."""
     import torch
 
     w = x.shape[1]
     nc = torch.linalg.vector_norm(x, dim=1).to(torch.float64)
-    ss = (nc / (1.0 - _U32)) ** 2 + w * 2.0**-126
+    ss = (nc / (1.0 - _U32)) ** 2 + 2 * w * 2.0**-126
     out = torch.sqrt(ss / (1.0 - _gamma(2 * w + 2, _U32))) * (1.0 + 2.0**-48)
     return torch.nan_to_num(out, nan=math.inf)
 
