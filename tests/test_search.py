@@ -275,3 +275,30 @@ def test_device_path_of_the_rescoring_equals_the_cpu_path() -> None:
     on_device = _rescore(qt, rows, cols, err, None, dt)
     np.testing.assert_array_equal(on_cpu.numpy(), on_device.numpy())
     np.testing.assert_array_equal(on_cpu.numpy().reshape(3, 20), reference_scores(q, d))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_instances(), st.lists(st.integers(1, 6), min_size=1, max_size=8))
+def test_shard_by_shard_equals_reference(inst, shard_sizes: list[int]) -> None:
+    # The runner's way: shards of any sizes merged one after the other into one running state
+    # (each call starts from the state's exact k-th score), in both backends.
+    from evalkit.retrieval.search import TopK, score_block
+
+    q, d, ranks, k, chunk = inst
+    k = min(k, len(d))
+    want = reference_topk(reference_scores(q, d), k, ranks)
+    for backend in _backends():
+        state, start, i = TopK.empty(len(q), k), 0, 0
+        while start < len(d):
+            stop = min(len(d), start + shard_sizes[i % len(shard_sizes)])
+            score_block(
+                state,
+                torch.from_numpy(q),
+                d[start:stop],
+                start,
+                ranks[start:stop],
+                backend=backend,
+                doc_chunk=chunk,
+            )
+            start, i = stop, i + 1
+        _same(state.result(), want)
