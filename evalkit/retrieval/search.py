@@ -1,25 +1,48 @@
 """Exact top-k by inner product, merged shard by shard.
 
-Every (query, document) pair is scored from the float32 vectors with a float64 accumulation
-rounded to float32 (:func:`pair_scores`), and the running top-k keeps the
-``k`` best by ``(score desc, tie rank desc)``. The tie rank is the document's rank in the
-sorted list of document ids, so among equal scores the larger id wins, which is also how
-trec_eval orders ties. Both are packed into one int64 key per pair (the float's order-preserving
-bits above, the tie rank below), so the selection is a total order: the result never depends
-on shard size, batch size, the order shards are merged in or how many processes took part.
-Embeddings of cosine models are unit vectors, so the inner product is the cosine.
+The score of a (query, document) pair is the float32 nearest to the exact inner product of
+their float32 vectors (ties to even): a function of the two vectors only, never of the block,
+batch, device or backend they were scored in. The running top-k keeps the ``k`` best by
+``(score desc, tie rank desc)``. The tie rank is the document's rank in the sorted list of
+document ids, so among equal scores the larger id wins, which is also how trec_eval orders
+ties. Both are packed into one int64 key per pair (the float's order-preserving bits above,
+the tie rank below), so the selection is a total order: the result never depends on shard
+size, batch size, the order shards are merged in or how many processes took part. Embeddings of
+cosine models are unit vectors, so the inner product is the cosine.
 
-Why float64: a float32 GEMM's result for one pair depends on the matrix shapes (BLAS picks other
-kernels and summation orders for a 1-, 3- or 60-column block), so with float32 the same pair
-scored in a shard of 10 and in a shard of 7 differed in the last bit, and duplicate documents
-in two shards were ranked by that noise instead of by id. Accumulated in float64 the shape's
-effect (~1e-16) vanishes when rounded to float32, so a pair's score is a function of its two
-vectors only.
+How it stays cheap (:func:`score_block`):
+
+1. A float32 GEMM (TF32 and reduced-precision modes off) gives every pair a score ``S``. Its
+   error obeys Higham's bound ``|S - q.d| <= gamma_{w+1} sum|q_i||d_i| <= gamma_{w+1}
+   |q|_2 |d|_2`` with ``gamma_n = n u / (1 - n u)``, ``u = 2**-24``, for any summation order,
+   blocking or FMA use, plus ``2**-125 (2w + sqrt(w)(|q|+|d|))`` for underflow (covering
+   flush-to-zero too). Norms are bounded from above in float64 (:func:`norm_bounds`).
+2. Per query, a lower bound of the final ``k``-th score is kept: the ``k``-th largest of the
+   proven lower bounds seen so far (the state's exact scores, ``S`` minus the bound of the
+   candidates, or a chunk's ``k``-th ``S`` minus the bound). A document whose ``S`` plus its
+   bound stays below it, with a float32 rounding step of margin, cannot reach the top k and
+   is dropped; the rest wait until the block's last chunk, when the bound is at its highest.
+3. The candidates still in reach are rescored in float64, where each product of two float32
+   is exact and the sum is off by at most ``gamma_{w+1}`` (``u = 2**-53``) of ``|q||d|``. When
+   both ends of that interval round to the same float32, that float32 is the answer; otherwise
+   (float64 cannot decide: 4 of 200,000 rescored pairs of random unit vectors at 768 dims,
+   more on vectors built of a few powers of two) the exact sum settles it
+   (:func:`exact_f32`: ``math.fsum`` of the exact products, and at a float32 midpoint the sign
+   of the exact remainder).
+
+This assumes IEEE arithmetic in the float64 step (no flush-to-zero of float32 subnormals when
+they are widened; PyTorch's default). A block costs one float32 GEMM plus, per query, about
+``k`` float64 dot products (more while the running top k is still filling).
+
+The faiss backend takes its candidates from ``IndexFlatIP`` (also float32, so the same bound
+holds for its scores) and rescores them the same way, so both backends return the same keys.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +52,15 @@ from evalkit.errors import EvalkitError
 
 Backend = Literal["torch", "faiss"]
 _LOW32 = (1 << 32) - 1
+_PAD = -(2**63)  # a key below every real one (see TopK.merge)
+_U32 = 2.0**-24  # unit roundoff of float32
+_U64 = 2.0**-53  # unit roundoff of float64
+_HUGE = 2.0**100  # norm products above this might overflow float32: score every pair exactly
+
+
+def _gamma(n: int, u: float) -> float:
+    """Higham's gamma_n, nudged up so that rounding in the bound's own arithmetic is covered."""
+    return n * u / (1.0 - n * u) * (1.0 + 2.0**-40)
 
 
 def _sortable(scores):  # torch.Tensor float32 -> int64 whose order is the floats' order
@@ -39,19 +71,288 @@ def _sortable(scores):  # torch.Tensor float32 -> int64 whose order is the float
     return torch.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)
 
 
-def pair_scores(queries, docs):  # torch float32 (q, w), (m, w) -> (q, m) float32
-    """Inner products that do not depend on the block's shape (see the module docstring)."""
-    import torch
-
-    return (queries.to(torch.float64) @ docs.to(torch.float64).T).to(torch.float32)
-
-
 def _unsortable(keys):  # inverse of _sortable on the high 32 bits
     import torch
 
     hi = keys >> 32
     bits = torch.where(hi >= 0, hi, hi ^ 0x7FFFFFFF).to(torch.int32)
     return bits.view(torch.float32)
+
+
+def norm_bounds(x):  # torch float32 (n, w) -> float64 (n,)
+    """Upper bounds of the rows' Euclidean norms. The float32 norm (one cheap pass) loses at
+    most a relative gamma_{w+1} of the sum of squares (here gamma_{2w+2}, for slack), plus
+    ``2**-126`` for each square or partial sum that underflows (flushed to zero or not); both
+    are added back before the square root."""
+    import torch
+
+    w = x.shape[1]
+    nc = torch.linalg.vector_norm(x, dim=1).to(torch.float64)
+    ss = (nc / (1.0 - _U32)) ** 2 + 2 * w * 2.0**-126
+    out = torch.sqrt(ss / (1.0 - _gamma(2 * w + 2, _U32))) * (1.0 + 2.0**-48)
+    return torch.nan_to_num(out, nan=math.inf)
+
+
+def _gemm_bound(qn, dn, w: int):  # float64 norms (broadcastable) -> bound on |S - q.d|
+    return _gamma(w + 1, _U32) * qn * dn + 2.0**-125 * (2 * w + math.sqrt(w) * (qn + dn))
+
+
+def exact_f32(q: np.ndarray, d: np.ndarray) -> np.float32:
+    """The float32 nearest to the exact inner product of two float32 vectors (ties to even).
+
+    Products of two float32 are exact in float64 and ``math.fsum`` rounds their exact sum
+    correctly to float64. Rounding that once more to float32 is right unless it lands exactly
+    on a float32 midpoint, where the sign of the exact remainder decides."""
+    p = q.astype(np.float64) * d.astype(np.float64)
+    if not np.isfinite(p).all():
+        return np.float32(p.sum())
+    terms = p.tolist()
+    f = math.fsum(terms)
+    with np.errstate(over="ignore"):
+        r = np.float32(f)
+    r64 = _f64(r)
+    if r64 == f:
+        return r
+    below, above = (r, _next32(r, 1)) if r64 < f else (_next32(r, -1), r)
+    if f != (_f64(below) + _f64(above)) / 2:
+        return r  # f is on the same side of every float32 midpoint as the exact sum
+    rest = math.fsum([*terms, -f])  # exact sum - f, correctly rounded: its sign is exact
+    return above if rest > 0 else below if rest < 0 else r
+
+
+def _f64(x: np.float32) -> float:  # float32 as float64, with inf as the 2**128 it rounds from
+    v = float(x)
+    return math.copysign(2.0**128, v) if math.isinf(v) else v
+
+
+def _next32(x: np.float32, direction: int) -> np.float32:
+    return np.nextafter(x, np.float32(math.inf * direction))
+
+
+def _down32(x):  # float64 tensor -> the largest float32 <= x (elementwise)
+    import torch
+
+    c = x.to(torch.float32)
+    return torch.where(c.to(torch.float64) > x, torch.nextafter(c, c.new_tensor(-math.inf)), c)
+
+
+def rescore(queries, docs, rows, cols, qn=None, dn=None):
+    """Correctly rounded float32 scores of the pairs ``(queries[rows], docs[cols])``:
+    torch float32 (n, w), (m, w) and int64 (P,) with ``rows`` ascending -> float32 (P,).
+    ``qn`` / ``dn`` are :func:`norm_bounds` of the two sides, if already known."""
+    qn = norm_bounds(queries) if qn is None else qn
+    dn = norm_bounds(docs) if dn is None else dn
+    err = _gamma(queries.shape[1] + 1, _U64) * qn[rows] * dn[cols]
+    if queries.device.type == "cpu":
+        d_np = docs.numpy()
+        return _rescore(queries, rows, cols, err, lambda pos: d_np[pos])
+    return _rescore(queries, rows, cols, err, None, docs)
+
+
+def _cpu_dots(queries, cols: np.ndarray, counts: list[int], get):
+    """float64 inner products on CPU, per query a gather of its candidates' rows and one
+    GEMV. These are small operations, where an intra-op thread pool costs more than the work
+    on a busy machine, so each runs on one thread and the queries are split over as many
+    Python threads as torch would use (gathers and GEMVs release the GIL)."""
+    import torch
+
+    q64 = queries.to(torch.float64)
+    out = torch.empty(len(cols), dtype=torch.float64)
+    ends = np.cumsum(counts)
+    n_threads = max(1, min(torch.get_num_threads(), 8))
+
+    def work(lo: int, hi: int) -> None:
+        with torch.inference_mode():  # thread-local: `out` is an inference tensor
+            _dots(lo, hi)
+
+    def _dots(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            a, b = int(ends[i] - counts[i]), int(ends[i])
+            if b > a:
+                rows = torch.from_numpy(np.ascontiguousarray(get(cols[a:b]), dtype=np.float32))
+                torch.mv(rows.to(torch.float64), q64[i], out=out[a:b])
+
+    # split the queries so that each part holds about the same number of pairs
+    cuts = np.searchsorted(ends, np.linspace(0, ends[-1], 4 * n_threads + 1)[1:-1])
+    bounds = [0, *sorted(set(int(c) for c in cuts)), len(counts)]
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(work, bounds[:-1], bounds[1:]))
+    finally:
+        torch.set_num_threads(old)
+    return out
+
+
+def _rescore(queries, rows, cols, err, get=None, docs=None):
+    """:func:`rescore` with the documents either as a tensor ``docs`` on the queries' device
+    or, on CPU, as ``get`` (numpy int64 indices -> numpy float32 rows), so that candidate
+    vectors are read straight from where they lie (a shard, a matrix) without a copy of them
+    all."""
+    import torch
+
+    n_pairs = rows.numel()
+    if n_pairs == 0:
+        return torch.empty(0, dtype=torch.float32, device=queries.device)
+    counts = torch.bincount(rows, minlength=queries.shape[0]).tolist()
+    if get is not None:
+        out = _cpu_dots(queries, cols.cpu().numpy(), counts, get)
+    else:
+        q64 = queries.to(torch.float64)
+        out = torch.empty(n_pairs, dtype=torch.float64, device=queries.device)
+        a = 0
+        for i, c in enumerate(counts):  # per query: its candidates' rows, one float64 GEMV
+            if c:
+                sel = docs.index_select(0, cols[a : a + c]).to(torch.float64)
+                out[a : a + c] = sel @ q64[i]
+                a += c
+    # The products are exact in float64; only the w - 1 additions round: ``err`` bounds
+    # that (gamma_{w+1} |q| |d| for u = 2**-53), the last term the rounding of out +- err.
+    err = err.to(out.device) + out.abs() * 2.0**-52
+    scores = out.to(torch.float32)
+    undecided = torch.nonzero((out - err).to(torch.float32) != (out + err).to(torch.float32))
+    if len(undecided):
+        q_np, r_np, c_np = queries.cpu().numpy(), rows.cpu().numpy(), cols.cpu().numpy()
+        d_np = docs.cpu().numpy() if get is None else None
+        for j in undecided.flatten().tolist():
+            d_row = d_np[c_np[j]] if get is None else get(c_np[j : j + 1])[0]
+            scores[j] = float(exact_f32(q_np[r_np[j]], d_row))
+    return scores
+
+
+def pair_scores(queries, docs):  # torch float32 (q, w), (m, w) -> (q, m) float32
+    """Every pair's correctly rounded score (small blocks: tests and references)."""
+    import torch
+
+    rows = torch.arange(queries.shape[0], device=queries.device).repeat_interleave(docs.shape[0])
+    cols = torch.arange(docs.shape[0], device=queries.device).repeat(queries.shape[0])
+    return rescore(queries, docs, rows, cols).reshape(queries.shape[0], docs.shape[0])
+
+
+def _round_margin(x):  # float64 tensor
+    """A lower bound of the float32 that any real >= ``x`` rounds to (elementwise)."""
+    return x - 2.0**-23 * x.abs() - 2.0**-149
+
+
+def _cut(t, bq):
+    """Per query, the float32 cut below which a float32 score ``S`` (off the exact one by at
+    most ``bq``) cannot round to ``t`` or more: a real below ``t - 2**-24 |t| - 2**-150``
+    rounds below ``t``, and 2**-22 also covers the rounding of this arithmetic."""
+    return _down32(t - bq - 2.0**-22 * (t.abs() + bq) - 2.0**-148)
+
+
+def _refine(s, b, t):
+    """Which candidate pairs (float32 scores ``s``, bounds ``b``) stay in reach of their
+    query's ``t``: the first cut used the block's largest document norm, and the norms of a
+    dot-product model's documents differ."""
+    import torch
+
+    return ~(s.to(torch.float64) + b < t - 2.0**-22 * (t.abs() + b) - 2.0**-148)
+
+
+class _Pending:
+    """Candidates of one set of queries, gathered over document chunks and rescored together
+    at the end, so that only those still in reach of the final k-th score are rescored.
+    ``pool`` holds per query the ``k`` largest proven lower bounds of exact scores seen so far
+    (the state's own exact scores included): at least ``k`` documents score at least its
+    smallest, so nothing that cannot reach it can enter the top k."""
+
+    def __init__(self, state: TopK, queries, qn) -> None:
+        import torch
+
+        self.state, self.queries, self.qn, self.w = state, queries, qn, queries.shape[1]
+        held = state.keys.to(queries.device)
+        scores = _unsortable(held).to(torch.float64)
+        self.pool = torch.where(held == _PAD, -math.inf, scores)
+        self.parts: list[tuple] = []
+        self.count = 0
+
+    def bound(self):
+        """Per query (float64): the final ``k``-th score is at least this; -inf while fewer
+        than ``k`` lower bounds are known."""
+        import torch
+
+        if self.pool.shape[1] < self.state.k:
+            return torch.full(
+                (self.pool.shape[0],), -math.inf, dtype=torch.float64, device=self.pool.device
+            )
+        return _round_margin(self.pool.min(dim=1).values)
+
+    def add(self, rows, positions, s, b) -> None:
+        """Candidate pairs: query rows (ascending), corpus positions, float32 scores ``S`` and
+        their bounds (:func:`_gemm_bound`)."""
+        import torch
+
+        if rows.numel() == 0:
+            return
+        dev = self.pool.device
+        rows, positions, s, b = rows.to(dev), positions.to(dev), s.to(dev), b.to(dev)
+        low = s.to(torch.float64) - b
+        mat = _ragged(rows, low, self.pool.shape[0], -math.inf)
+        pool = torch.cat([self.pool, mat], dim=1)
+        if pool.shape[1] > self.state.k:
+            pool = torch.topk(pool, self.state.k, dim=1, sorted=False).values
+        self.pool = pool
+        self.parts.append((rows, positions, s, b))
+        self.count += rows.numel()
+        if self.count > max(4 * self.pool.shape[0] * self.state.k, 1 << 22):
+            self._prune()
+
+    def _prune(self) -> None:
+        import torch
+
+        if not self.parts:
+            return
+        rows, positions, s, b = (torch.cat(x) for x in zip(*self.parts))
+        keep = _refine(s, b, self.bound()[rows])
+        self.parts = [(rows[keep], positions[keep], s[keep], b[keep])]
+        self.count = int(keep.sum())
+
+    def finish(self, fetch: Callable, ranks_of: Callable) -> None:
+        """Rescore the survivors exactly and merge them into the state. ``fetch`` (corpus
+        positions, numpy int64) returns their float32 vectors (numpy), the very vectors that
+        were scored; ``ranks_of`` their tie ranks."""
+        import torch
+
+        self._prune()
+        if not self.parts:
+            return
+        rows, positions, _, b = self.parts[0]
+        self.parts = []
+        # sorted runs, one a chunk: numpy's stable sort merges them in about linear time
+        order = torch.from_numpy(np.argsort(rows.cpu().numpy(), kind="stable")).to(rows.device)
+        rows, positions, b = rows[order], positions[order], b[order]
+        # b >= gamma32 |q||d|, so this bounds float64's gamma64 |q||d|
+        err = b * (_gamma(self.w + 1, _U64) / (self.w + 1) / _U32)
+        if self.queries.device.type == "cpu":  # read each query's rows where they lie
+            pos_np = positions.numpy()
+            exact = _rescore(self.queries, rows, positions, err, fetch)
+        else:  # the candidates' union, once, to the device
+            uniq, inv = torch.unique(positions, return_inverse=True)
+            docs = torch.from_numpy(fetch(uniq.cpu().numpy())).to(self.queries.device)
+            exact = _rescore(self.queries, rows, inv, err, None, docs)
+            pos_np = positions.cpu().numpy()
+        ranks = torch.from_numpy(np.asarray(ranks_of(pos_np), dtype=np.int64))
+        keys = (_sortable(exact) << 32) | ranks.to(rows.device)
+        n_q = self.pool.shape[0]
+        self.state.merge(_ragged(rows, keys, n_q, _PAD), _ragged(rows, positions, n_q, -1))
+
+
+def _ragged(rows, values, n_rows: int, fill):
+    """Values of ascending ``rows`` as a padded (n_rows, widest row) matrix."""
+    import torch
+
+    counts = torch.bincount(rows, minlength=n_rows)
+    slot = torch.arange(rows.numel(), device=rows.device) - (torch.cumsum(counts, 0) - counts)[rows]
+    out = torch.full(
+        (n_rows, int(counts.max()) if rows.numel() else 0),
+        fill,
+        dtype=values.dtype,
+        device=values.device,
+    )
+    out[rows, slot] = values
+    return out
 
 
 @dataclass
@@ -71,8 +372,8 @@ class TopK:
         return cls(k, z, z.clone())
 
     def push(self, scores, positions, tie_ranks) -> None:
-        """Merge a block: ``scores`` (n_queries, m) float32, ``positions`` / ``tie_ranks``
-        (m,) int64 for the block's documents."""
+        """Merge a block of final scores: ``scores`` (n_queries, m) float32, ``positions`` /
+        ``tie_ranks`` (m,) int64 for the block's documents."""
         import torch
 
         keys = (_sortable(scores) << 32) | tie_ranks.to(scores.device).unsqueeze(0)
@@ -83,6 +384,9 @@ class TopK:
         self.merge(keys, pos)
 
     def merge(self, keys, positions) -> None:
+        """Merge packed keys. Rows may be padded with keys of ``-2**63`` (position -1): they
+        lose to every real key, and every row always holds at least ``min(k, seen)`` real
+        ones, so a pad never stays."""
         import torch
 
         keys = torch.cat([self.keys, keys.to(self.keys.device)], dim=1)
@@ -123,43 +427,87 @@ def score_block(
     query_chunk: int = 4096,
 ) -> None:
     """Score ``docs`` (corpus rows ``start..start+len(docs)``) against every query and merge
-    them into ``state``."""
+    them into ``state`` (see the module docstring for how)."""
+    step = max(len(docs) if backend == "faiss" else doc_chunk, 1)  # faiss: one index a block
+    chunks = ((start + s, docs[s : s + step]) for s in range(0, len(docs), step))
+    _search(
+        state,
+        queries,
+        chunks,
+        lambda pos: np.ascontiguousarray(docs[pos - start], dtype=np.float32),
+        lambda pos: np.asarray(tie_ranks)[pos - start],
+        backend=backend,
+        query_chunk=query_chunk,
+    )
+
+
+def _search(state: TopK, queries, chunks, fetch, ranks_of, *, backend, query_chunk) -> None:
+    """Merge document ``chunks`` ((first corpus position, float32 array) pairs) into
+    ``state``; ``fetch`` / ``ranks_of`` give candidates' vectors and tie ranks back by corpus
+    position for the exact rescoring."""
     import torch
 
-    if backend == "faiss":
-        _faiss_block(state, queries, docs, start, tie_ranks)
-        return
-    if backend != "torch":
+    if backend not in ("torch", "faiss"):
         raise EvalkitError(f"--search-backend {backend!r}: expected 'torch' or 'faiss'")
-    dev = queries.device
-    n_q = queries.shape[0]
     with torch.inference_mode(), _no_tf32():
-        for s in range(0, len(docs), doc_chunk):
-            d = torch.from_numpy(np.ascontiguousarray(docs[s : s + doc_chunk])).to(dev)
-            pos = torch.arange(start + s, start + s + d.shape[0], dtype=torch.int64)
-            ranks = torch.from_numpy(np.asarray(tie_ranks[s : s + doc_chunk], dtype=np.int64))
-            if n_q <= query_chunk:
-                state.push(pair_scores(queries, d), pos, ranks)
+        queries = queries.to(torch.float32)
+        if backend == "faiss":
+            queries = queries.cpu()
+        pending = _Pending(state, queries, norm_bounds(queries))
+        for pos0, block in chunks:
+            if len(block) == 0:
                 continue
-            parts = []
-            for qs in range(0, n_q, query_chunk):
-                sub = TopK.empty(min(query_chunk, n_q - qs), state.k, str(dev))
-                sub.push(pair_scores(queries[qs : qs + query_chunk], d), pos, ranks)
-                parts.append(sub)
-            state.merge(torch.cat([p.keys for p in parts]), torch.cat([p.positions for p in parts]))
+            block = np.ascontiguousarray(block, dtype=np.float32)
+            if backend == "faiss":
+                _faiss_chunk(pending, block, pos0)
+            else:
+                _torch_chunk(pending, torch.from_numpy(block).to(queries.device), pos0, query_chunk)
+        pending.finish(fetch, ranks_of)
 
 
-_FAISS_SLACK = 1e-4
-"""More than faiss's float32 error on a score of unit vectors: a candidate further than this
-below the k-th cannot be in the exact top k."""
+def _torch_chunk(pending: _Pending, d, pos0: int, query_chunk: int) -> None:
+    """float32 GEMM of every query with the chunk; candidates go to ``pending``."""
+    import torch
+
+    queries, qn, w, k = pending.queries, pending.qn, pending.w, pending.state.k
+    dn = norm_bounds(d)
+    dmax = dn.max()
+    spread = bool(dmax > dn.min() * 1.001)  # unequal norms: per-document bounds cut more
+    t_all = pending.bound()
+    for qs in range(0, queries.shape[0], max(query_chunk, 1)):
+        sl = slice(qs, qs + max(query_chunk, 1))
+        scores = queries[sl] @ d.T  # TF32 off: float32 products and sums
+        bq = _gemm_bound(qn[sl], dmax, w)
+        t = t_all[sl]
+        if d.shape[0] >= k and bool(torch.isneginf(t).any()):
+            t = torch.maximum(t, _round_margin(_kth_lower(scores, k).to(torch.float64) - bq))
+        t = torch.where(~torch.isfinite(bq) | (qn[sl] * dmax > _HUGE), -math.inf, t)  # overflow
+        rows, cols = torch.nonzero(~(scores < _cut(t, bq).unsqueeze(1)), as_tuple=True)
+        s = scores[rows, cols]
+        b = _gemm_bound(qn[sl][rows], dn[cols], w)
+        if spread:
+            keep = _refine(s, b, t[rows])
+            rows, cols, s, b = rows[keep], cols[keep], s[keep], b[keep]
+        pending.add(rows + qs, cols + pos0, s, b)
 
 
-def _faiss_block(state: TopK, queries, docs: np.ndarray, start: int, tie_ranks) -> None:
-    """faiss's flat inner-product index picks each query's candidates in the block; they are
-    rescored with :func:`pair_scores` (so both backends give the same scores) and merged in the
-    score-and-id order. faiss breaks ties by position, so a query whose spare candidate comes
-    within :data:`_FAISS_SLACK` of its k-th (a tie group may run past the cut) is scored
-    against the whole block instead."""
+def _kth_lower(scores, k: int):
+    """Per row, a value that at least ``k`` different columns reach: the ``k``-th largest of
+    the maxima of ``4k`` disjoint column groups (each maximum is a different column). Close
+    below the exact ``k``-th, at a fraction of a full top-k's cost over a wide block."""
+    import torch
+
+    g = max(1, scores.shape[1] // (4 * k))
+    n = scores.shape[1] // g
+    maxima = scores[:, : n * g].reshape(scores.shape[0], n, g).amax(dim=2) if g > 1 else scores
+    return torch.topk(maxima, k, dim=1, sorted=False).values.min(dim=1).values
+
+
+def _faiss_chunk(pending: _Pending, d_np: np.ndarray, pos0: int) -> None:
+    """faiss's flat inner-product index gives each query's candidates in the chunk: its
+    scores are float32 sums too, so the same bound holds for them. A query is asked for more
+    neighbours until the last one returned falls below its cut (then every document not
+    returned does too)."""
     import torch
 
     try:
@@ -168,32 +516,39 @@ def _faiss_block(state: TopK, queries, docs: np.ndarray, start: int, tie_ranks) 
         raise EvalkitError(
             "--search-backend faiss: faiss is not installed (pip install 'evalkit[faiss]')"
         ) from None
-    index = faiss.IndexFlatIP(docs.shape[1])
-    index.add(np.ascontiguousarray(docs, dtype=np.float32))
-    k = min(state.k + 1, len(docs))  # one spare: it tells whether a tie crosses the cut
-    found, idx = index.search(np.ascontiguousarray(queries.cpu().numpy()), k)
-    q = queries.cpu()
-    d = torch.from_numpy(np.ascontiguousarray(docs, dtype=np.float32))
-    ranks = torch.from_numpy(np.asarray(tie_ranks, dtype=np.int64))
-    rows = torch.from_numpy(idx.astype(np.int64))
-    # Rescore the candidates as pair_scores does (float64 sums rounded to float32), with the
-    # block converted once rather than per query.
-    q64, d64 = q.to(torch.float64), d.to(torch.float64)
-    scores = torch.stack([(d64[rows[r]] @ q64[r]).to(torch.float32) for r in range(len(q))])
-    if k < len(docs):
-        near = np.flatnonzero(found[:, -1] >= found[:, -2] - _FAISS_SLACK)
-        for s in range(0, len(near), 256):  # all near-tie queries of the block at once
-            sel = torch.from_numpy(near[s : s + 256])
-            full = pair_scores(q[sel], d)
-            best = torch.topk((_sortable(full) << 32) | ranks, k, dim=1).indices
-            rows[sel], scores[sel] = best, torch.gather(full, 1, best)
-    keys = (_sortable(scores) << 32) | ranks[rows]
-    state.merge(keys.to(state.keys.device), (rows + start).to(state.keys.device))
+    m, w = d_np.shape
+    k, queries, qn = pending.state.k, pending.queries, pending.qn
+    index = faiss.IndexFlatIP(w)
+    index.add(d_np)
+    dn = norm_bounds(torch.from_numpy(d_np))
+    dmax = dn.max()
+    bq = _gemm_bound(qn, dmax, w)
+    huge = ~torch.isfinite(bq) | (qn * dmax > _HUGE)  # float32 could overflow: keep all
+    t_all = pending.bound()
+    todo = torch.arange(queries.shape[0])
+    want = min(m, k + max(16, k // 8))
+    while len(todo):
+        found, idx = index.search(queries[todo].numpy(), want)
+        found, idx = torch.from_numpy(found), torch.from_numpy(idx).to(torch.int64)
+        t = t_all[todo]
+        if m >= k:  # k documents of the chunk score at least (their k-th S) - bq exactly
+            t = torch.maximum(t, _round_margin(found[:, k - 1].to(torch.float64) - bq[todo]))
+        t = torch.where(huge[todo], -math.inf, t)
+        cut = _cut(t, bq[todo])
+        done = found[:, -1] < cut if want < m else torch.ones(len(todo), dtype=torch.bool)
+        r, j = torch.nonzero(
+            ~(found < cut.unsqueeze(1)) & (idx >= 0) & done.unsqueeze(1), as_tuple=True
+        )
+        c, s = idx[r, j], found[r, j]
+        b = _gemm_bound(qn[todo][r], dn[c], w)
+        keep = _refine(s, b, t[r])
+        pending.add(todo[r[keep]], c[keep] + pos0, s[keep], b[keep])
+        todo, want = todo[~done], min(m, want * 4)
 
 
 class _no_tf32:
-    """float32 matmuls stay float32 on Ampere+ GPUs (TF32 would change scores at the 4th
-    decimal and break ties differently from run to run)."""
+    """float32 matmuls stay float32 (TF32 on Ampere+ GPUs, bf16 passes on CPUs): the error
+    bound of :func:`_gemm_bound` assumes float32 products and sums."""
 
     def __enter__(self) -> None:
         import torch
@@ -252,18 +607,32 @@ def exact_search(
     q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32)).to(device)
     state = TopK.empty(q.shape[0], k, device)
     step = max(doc_chunk, 1)
-    for start in range(0, docs.shape[0], step):
-        block = cut_dim(docs[start : start + step], dim, normalize)
-        score_block(
-            state,
-            q,
-            block,
-            start,
-            ranks[start : start + step],
-            backend=backend,
-            doc_chunk=doc_chunk,
-            query_chunk=query_chunk,
-        )
-        if progress is not None:
-            progress(len(block))
+
+    # A plain float32 matrix at full width is scored in place; anything else (a memmap, a
+    # Matryoshka cut, another dtype) as a float32 copy, chunk by chunk.
+    as_is = (
+        (dim is None or dim == docs.shape[1])
+        and type(docs) is np.ndarray
+        and docs.dtype == np.float32
+        and docs.flags.c_contiguous
+    )
+
+    def chunks():
+        for start in range(0, docs.shape[0], step):
+            block = docs[start : start + step]
+            block = block if as_is else cut_dim(block, dim, normalize)
+            yield start, block
+            if progress is not None:
+                progress(len(block))
+
+    # Candidates are rescored once, after the last chunk: their vectors are read back here.
+    _search(
+        state,
+        q,
+        chunks(),
+        lambda pos: docs[pos] if as_is else cut_dim(docs[pos], dim, normalize),
+        lambda pos: ranks[pos],
+        backend=backend,
+        query_chunk=query_chunk,
+    )
     return state.result()
