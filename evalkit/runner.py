@@ -416,7 +416,7 @@ def evaluate(
     shard_size: int = DEFAULT_SHARD_SIZE,
     progress: bool = False,
     dist_timeout: float | None = None,
-    on_record: Callable[[ResultRecord, Path | None], None] | None = None,
+    on_record: Callable[[ResultRecord, Path | None, bool], None] | None = None,
     on_failure: Callable[[Failure], None] | None = None,
     on_summary: Callable[[str], None] | None = None,
     on_notice: Callable[[str], None] | None = None,
@@ -540,7 +540,7 @@ def evaluate(
                 for rec, path in kept:
                     records.append(rec)
                     if on_record is not None:
-                        on_record(rec, path)
+                        on_record(rec, path, True)
                 continue
             results = evaluate_collection(
                 r,
@@ -565,7 +565,7 @@ def evaluate(
                     )
                 records.append(record)
                 if on_record is not None:
-                    on_record(record, path)
+                    on_record(record, path, False)
             if on_summary is not None and results and results[0][0] is not None:
                 on_summary(_summary(results[0][0], coll.key))
     dist_mod.barrier(dist)  # waits (without a watchdog) for rank 0's last records

@@ -81,3 +81,15 @@ def test_dim_applies_to_the_dense_models_of_a_mixed_run(tmp_path: Path, capsys) 
     assert "--dim 128: applies to the dense models; bm25 has none" in err
     dims = {(r.model["name"], r.model.get("dim")) for r in load_results(out)}
     assert dims == {("bm25", None), ("minilm", 128)}
+
+
+def test_done_line_says_whether_the_record_was_reused_or_computed(tmp_path: Path, capsys) -> None:
+    from evalkit.cli import main
+
+    argv = ["run", "-m", "bm25", "-o", str(tmp_path / "runs"), "--no-progress"]
+    main(argv)
+    first = [x for x in capsys.readouterr().err.splitlines() if x.startswith("done")]
+    main(argv)
+    second = [x for x in capsys.readouterr().err.splitlines() if x.startswith("done")]
+    assert len(first) == 1 and "ndcg_at_10=0.6665 (computed)" in first[0]
+    assert len(second) == 1 and "ndcg_at_10=0.6665 (reused)" in second[0]

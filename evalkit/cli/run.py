@@ -234,13 +234,15 @@ def run(
     def notice(line: str) -> None:
         err_console.print(f"[yellow]note[/] {escape(line)}", highlight=False, soft_wrap=True)
 
-    def written(record: ResultRecord, path: Path | None) -> None:
+    def written(record: ResultRecord, path: Path | None, reused: bool) -> None:
         ds = record.dataset
         label = ds["name"] + (f"/{ds['language']}" if ds.get("language") else "")
         main = record.scores.get(ds.get("main_metric", "ndcg_at_10"))
+        how = "reused" if reused else "computed"  # a reused record was verified, not re-run
         err_console.print(
             f"[green]done[/] {record.model['name']} on {label}: "
-            f"{ds.get('main_metric', 'ndcg_at_10')}={main:.4f}" + (f"  -> {path}" if path else ""),
+            f"{ds.get('main_metric', 'ndcg_at_10')}={main:.4f} ({how})"
+            + (f"  -> {path}" if path else ""),
             highlight=False,
             soft_wrap=True,
         )
