@@ -65,6 +65,22 @@ def judged_query_ids(coll: Collection) -> list[str]:
     return [q for q in coll.queries if any(g > 0 for g in coll.qrels.get(q, {}).values())]
 
 
+def check_scorable(coll: Collection) -> list[str]:
+    """The judged query ids, or a :class:`DataError` when the collection cannot be scored (no
+    positive judgement, an empty corpus): found right after loading, so a folder of folders
+    reports such a folder as one failure and scores the others."""
+    qids = judged_query_ids(coll)
+    if not qids:
+        raise DataError(
+            f"{coll.key}: no query has a judgement > 0 in the {coll.split} qrels "
+            f"({len(coll.queries)} queries, {len(coll.qrels)} judged query ids); check that "
+            "the query ids of queries and qrels match"
+        )
+    if len(coll.corpus) == 0:
+        raise DataError(f"{coll.key}: the corpus is empty")
+    return qids
+
+
 def strip_identical(run: Run, top_k: int) -> Run:
     """mteb's rule: keep the top ``top_k``, then drop a hit whose id is the query's own (so
     ``top_k - 1`` may remain, exactly as mteb scores Recall@1000 on ArguAna or Quora)."""
@@ -139,15 +155,7 @@ def evaluate_collection(
     )
     dist = dist or Dist()
     measures = tuple(canonical(m) for m in measures)
-    qids = judged_query_ids(coll)
-    if not qids:
-        raise DataError(
-            f"{coll.key}: no query has a judgement > 0 in the {coll.split} qrels "
-            f"({len(coll.queries)} queries, {len(coll.qrels)} judged query ids); check that "
-            "the query ids of queries and qrels match"
-        )
-    if len(coll.corpus) == 0:
-        raise DataError(f"{coll.key}: the corpus is empty")
+    qids = check_scorable(coll)
     t0 = time.perf_counter()
     result = retriever.retrieve(coll, qids, settings, progress=progress, dist=dist)
     retrieve_s = time.perf_counter() - t0
@@ -511,6 +519,9 @@ def evaluate(
             error: DataError | None = None
             try:
                 coll = suites_mod.load(task, Path(data_dir) if data_dir else None)
+                if max_queries:
+                    coll = coll.sample_queries(max_queries, seed)
+                check_scorable(coll)
                 faults.point("dataset-loaded")
             except DataError as e:
                 error = e
@@ -525,8 +536,6 @@ def evaluate(
                 if dist.is_main:
                     on_failure(Failure(task.label, problem))
                 continue
-            if max_queries:
-                coll = coll.sample_queries(max_queries, seed)
             r = ready()
             settings = _settings_for(r, task.spec.suite, coll, base, max_length, max_query_length)
             settings = replace(settings, dims=dims)

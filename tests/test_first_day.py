@@ -93,3 +93,28 @@ def test_done_line_says_whether_the_record_was_reused_or_computed(tmp_path: Path
     second = [x for x in capsys.readouterr().err.splitlines() if x.startswith("done")]
     assert len(first) == 1 and "ndcg_at_10=0.6665 (computed)" in first[0]
     assert len(second) == 1 and "ndcg_at_10=0.6665 (reused)" in second[0]
+
+
+def test_a_folder_without_positive_judgements_fails_alone(tmp_path: Path, capsys) -> None:
+    """In a folder of BEIR folders, one whose judgements are all grade 0 is one failure line;
+    the others are scored, the mean is marked incomplete and the exit code is 1."""
+    from conftest import write_beir
+
+    from evalkit.cli import main
+    from evalkit.results import load_results
+
+    docs = [{"_id": "d1", "text": "moon light"}, {"_id": "d2", "text": "sun heat"}]
+    queries = [{"_id": "q1", "text": "moon"}]
+    write_beir(tmp_path / "many" / "a_zero", docs, queries, [("q1", "d1", 0)])
+    write_beir(tmp_path / "many" / "b_good", docs, queries, [("q1", "d1", 1)])
+    write_beir(tmp_path / "many" / "c_good", docs, queries, [("q1", "d2", 1)])
+    out = tmp_path / "runs"
+    with pytest.raises(SystemExit) as e:
+        main(["run", "-m", "bm25", "--suite", str(tmp_path / "many"), "-o", str(out),
+              "--no-progress"])  # fmt: skip
+    assert e.value.code == 1
+    captured = capsys.readouterr()
+    err = " ".join(captured.err.split())
+    assert "failed a_zero" in err and "no query has a judgement > 0" in err
+    assert "mean (incomplete)" in captured.out
+    assert sorted(r.dataset["name"] for r in load_results(out)) == ["b_good", "c_good"]
