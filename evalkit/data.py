@@ -166,10 +166,14 @@ class Collection:
 
 
 def doc_text(doc: dict[str, str], join: str = " ") -> str:
-    """``title + join + text``, stripped, as mteb and beir build document strings."""
-    title = (doc.get("title") or "").strip()
-    text = (doc.get("text") or "").strip()
-    return f"{title}{join}{text}".strip() if title else text
+    """The string a document is encoded as, built exactly as mteb 2.x
+    (``_create_dataloaders._corpus_to_dict``) and beir (``extract_corpus_sentences``) build it:
+    ``(title + join + text).strip()`` when the title is non-empty, else ``text.strip()``.
+    Title and text are not stripped separately: a title ending in a space keeps both spaces
+    inside the string, as the peers encode it."""
+    title = doc.get("title") or ""
+    text = doc.get("text") or ""
+    return (title + join + text).strip() if title else text.strip()
 
 
 def fingerprint(paths: list[Path]) -> str:

@@ -38,10 +38,28 @@ def test_corpus_rows_lengths_and_ids(beir_dir: Path) -> None:
     assert corpus.id_array().take(np.array([1, 6])).to_pylist() == ["d2", "7"]
 
 
-def test_doc_text_joins_like_mteb_and_beir() -> None:
-    assert doc_text({"title": " Paris ", "text": "is big. "}) == "Paris is big."
-    assert doc_text({"title": "", "text": " only text "}) == "only text"
-    assert doc_text({"text": "x"}) == "x"
+DOCS = [
+    {"title": "Paris ", "text": "is big. "},  # a title ending in a space keeps it
+    {"title": " Paris ", "text": " is big"},
+    {"title": "", "text": " only text "},
+    {"title": "   ", "text": " blank title "},
+    {"title": "T", "text": ""},
+    {"title": "a\tb", "text": "\nc\u00a0"},
+]
+
+
+def test_doc_text_is_the_string_mteb_and_beir_encode() -> None:
+    # The peers' own code, installed: mteb 2.x builds the corpus string in _corpus_to_dict,
+    # beir's models in extract_corpus_sentences. Title and text are joined, then stripped.
+    from beir.retrieval.models.util import extract_corpus_sentences
+    from mteb._create_dataloaders import _corpus_to_dict
+
+    for doc in DOCS:
+        mteb_text = _corpus_to_dict({"id": "d", **doc})["text"]
+        assert doc_text(doc) == mteb_text, doc
+        assert extract_corpus_sentences([doc], sep=" ") == [mteb_text]
+    assert doc_text({"title": "Paris ", "text": "is big. "}) == "Paris  is big."
+    assert doc_text({"text": " x "}) == "x"
 
 
 def test_malformed_corpus_line_names_file_and_line(tmp_path: Path) -> None:
