@@ -515,3 +515,106 @@ def test_two_data_dirs_with_same_named_copies_are_not_confused(tmp_path: Path) -
     assert second.qrels == {"1": {"102": 2}}
     assert first.source["fingerprint"] != second.source["fingerprint"]
     assert a != b
+
+
+# ------------------------------------------------------------------------------------------
+# Ids are exactly what the repository holds (integrity #1): no float inference
+
+
+def _mteb_jsonl_repo(repo: Path, corpus: list[str], queries: list[str], qrels: list[str]) -> Path:
+    """An mteb-layout copy in JSON Lines, each line written verbatim (number tokens as given)."""
+    (repo / "qrels").mkdir(parents=True, exist_ok=True)
+    (repo / "corpus.jsonl").write_text("".join(x + "\n" for x in corpus), encoding="utf-8")
+    (repo / "queries.jsonl").write_text("".join(x + "\n" for x in queries), encoding="utf-8")
+    (repo / "qrels" / "test.jsonl").write_text("".join(x + "\n" for x in qrels), encoding="utf-8")
+    _readme(
+        repo,
+        {
+            "corpus": {"corpus": "corpus.jsonl"},
+            "queries": {"queries": "queries.jsonl"},
+            "default": {"test": "qrels/test.jsonl"},
+        },
+    )
+    return repo
+
+
+def test_mteb_jsonl_with_mixed_int_and_float_ids_keeps_the_written_text(tmp_path: Path) -> None:
+    # One float among integer ids makes datasets type the whole column as float64: 1000 would
+    # be "1000.0" and no judgement would match it. An integer above 2^63 would be rounded.
+    big = "18446744073709551617"
+    _mteb_jsonl_repo(
+        tmp_path / "scifact",
+        corpus=[
+            '{"_id": 1000, "title": "A", "text": "first"}',
+            '{"_id": 1.5, "title": "B", "text": "second"}',
+            f'{{"_id": {big}, "title": "C", "text": "third"}}',
+            '{"_id": 1e3, "title": "D", "text": "fourth"}',
+        ],
+        queries=['{"_id": 7, "text": "q seven"}', '{"_id": 8.0, "text": "q eight"}'],
+        qrels=[
+            '{"query-id": 7, "corpus-id": 1000, "score": 1}',
+            f'{{"query-id": 8.0, "corpus-id": {big}, "score": 2}}',
+            '{"query-id": 8.0, "corpus-id": 1.5, "score": 0}',
+        ],
+    )
+    coll = load(_task("beir", "scifact"), tmp_path)
+    assert sorted(_docs(coll)) == sorted(["1000", "1.5", big, "1e3"])
+    assert coll.queries == {"7": "q seven", "8.0": "q eight"}
+    assert coll.qrels == {"7": {"1000": 1}, "8.0": {big: 2, "1.5": 0}}
+    assert coll.warnings == []  # every judgement matches a document and a query
+
+
+def test_mteb_parquet_int64_ids_are_their_digits_and_float_ids_are_refused(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "scifact"
+    ids = [1000, 2**62 + 1, 7]
+    _parquet(
+        repo / "corpus" / "corpus.parquet",
+        pa.table({"_id": pa.array(ids, pa.int64()), "title": ["a", "b", "c"], "text": list("xyz")}),
+    )
+    _parquet(
+        repo / "queries" / "q.parquet", pa.table({"_id": pa.array([5], pa.int64()), "text": ["q"]})
+    )
+    _parquet(
+        repo / "qrels" / "test.parquet",
+        pa.table(
+            {
+                "query-id": pa.array([5], pa.int64()),
+                "corpus-id": pa.array([2**62 + 1], pa.int64()),
+                "score": pa.array([1], pa.int64()),
+            }
+        ),
+    )
+    _readme(
+        repo,
+        {
+            "corpus": {"corpus": "corpus/*.parquet"},
+            "queries": {"queries": "queries/*.parquet"},
+            "default": {"test": "qrels/*.parquet"},
+        },
+    )
+    coll = load(_task("beir", "scifact"), tmp_path)
+    assert sorted(_docs(coll)) == sorted(str(i) for i in ids)
+    assert coll.qrels == {"5": {str(2**62 + 1): 1}} and coll.queries == {"5": "q"}
+    # A float64 id column cannot say which digits were meant: refused, naming the column.
+    _parquet(
+        repo / "corpus" / "corpus.parquet",
+        pa.table(
+            {"_id": pa.array([1000.0, 2.0, 7.0]), "title": ["a", "b", "c"], "text": list("xyz")}
+        ),
+    )
+    with pytest.raises(DataError, match=r"column '_id' holds float64 values"):
+        load(_task("beir", "scifact"), tmp_path)
+
+
+@pytest.mark.parametrize("bad", ['"d 1"', '""', '"d\\t1"', "null"])
+def test_hub_id_a_run_file_cannot_carry_is_refused(tmp_path: Path, bad: str) -> None:
+    _mteb_jsonl_repo(
+        tmp_path / "scifact",
+        corpus=['{"_id": "d0", "text": "a"}', f'{{"_id": {bad}, "text": "b"}}'],
+        queries=['{"_id": "q1", "text": "q"}'],
+        qrels=['{"query-id": "q1", "corpus-id": "d0", "score": 1}'],
+    )
+    with pytest.raises(DataError, match=r"row 2"):
+        load(_task("beir", "scifact"), tmp_path)
