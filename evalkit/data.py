@@ -521,9 +521,15 @@ of 2**32 silently zeroed every score."""
 _HEADER_WORDS = {"score", "relevance", "rel", "grade", "label", "judgement", "judgment"}
 
 
+_GRADE = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?", re.ASCII)
+
+
 def parse_grade(value: Any, where: str) -> int:
     """A relevance grade as an int: integral (``"1"``, ``"1.0"``, ``2``) and within
-    ``|grade| < 2**31``; anything else raises :class:`DataError` naming ``where``."""
+    ``|grade| < 2**31``; anything else raises :class:`DataError` naming ``where``. Text must
+    be ASCII digits (Python's ``float`` would also take ``"1_0"`` as 10 and ``"١"`` as 1)."""
+    if isinstance(value, str) and not _GRADE.fullmatch(value):
+        raise DataError(f"{where}: relevance grade {value!r} is not an integer")
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -823,12 +829,19 @@ def _refuse_duplicate_ids(ds: Any, path: Path) -> None:
         return
     counts = pc.value_counts(ids)
     dups = counts.filter(pc.greater(counts.field("counts"), 1))
-    doc_id = dups[0]["values"].as_py()
-    lines = [n for n, rec in iter_jsonl(path) if str(rec.get("_id")) == doc_id][:2]
-    where = f"{path}:{lines[1]}" if len(lines) == 2 else str(path)
-    also = f" (first at line {lines[0]})" if len(lines) == 2 else ""
+    repeated = set(dups.field("values").to_pylist())
     more = f"; {len(dups)} ids occur more than once" if len(dups) > 1 else ""
-    raise DataError(f"{where}: duplicate document id {doc_id!r}{also}{more}")
+    first: dict[str, int] = {}
+    for n, rec in iter_jsonl(path):  # the earliest line that repeats an id
+        doc_id = rec.get("_id")
+        if isinstance(doc_id, str) and doc_id in repeated:
+            if doc_id in first:
+                raise DataError(
+                    f"{path}:{n}: duplicate document id {str(doc_id)!r} (first at line "
+                    f"{first[doc_id]}){more}"
+                )
+            first[doc_id] = n
+    raise DataError(f"{path}: duplicate document id {sorted(repeated)[0]!r}{more}")
 
 
 def beir_file(folder: Path, name: str) -> Path | None:
