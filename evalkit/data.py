@@ -447,22 +447,25 @@ def bad_id_mask(ids: Any) -> Any:
     return pc.fill_null(pc.match_substring_regex(ids, _BAD_ID_RE2), True)
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, record)`` of a JSON Lines file (plain or ``.gz``), blank lines skipped,
-    numbers kept as their token text (:class:`JsonNumber`); the first line that is not UTF-8
-    or not a JSON object raises :class:`DataError` naming ``file:line``."""
+def iter_jsonl(path: Path, *, exact: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` of a JSON Lines file (plain or ``.gz``), blank lines skipped;
+    the first line that is not UTF-8 or not a JSON object raises :class:`DataError` naming
+    ``file:line``. ``exact`` (the BEIR readers): numbers are kept as their token text
+    (:class:`JsonNumber`), NaN/Infinity and a repeated ``_id``/``title``/``text`` field are
+    refused, and so are unpaired surrogate escapes in those fields; otherwise ``json.loads``."""
     for lineno, line in _lines(path):
         if not line.strip():
             continue
         try:
-            rec = decode_json(line)
+            rec = decode_json(line) if exact else json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
         except (ValueError, RecursionError) as e:
             raise DataError(f"{path}:{lineno}: not valid JSON ({e})") from None
         if not isinstance(rec, dict):
             raise DataError(f"{path}:{lineno}: expected a JSON object")
-        _refuse_lone_surrogates(rec, f"{path}:{lineno}")
+        if exact:
+            _refuse_lone_surrogates(rec, f"{path}:{lineno}")
         yield lineno, rec
 
 
@@ -487,7 +490,7 @@ def read_queries(path: Path, warnings: list[str] | None = None) -> dict[str, str
     queries: dict[str, str] = {}
     first: dict[str, int] = {}
     repeated: list[str] = []
-    for lineno, rec in iter_jsonl(path):
+    for lineno, rec in iter_jsonl(path, exact=True):
         where = f"{path}:{lineno}"
         if "_id" not in rec or "text" not in rec:
             raise DataError(f"{where}: expected fields '_id' and 'text'")
@@ -795,7 +798,7 @@ def _read_corpus_exact(path: Path, key: str) -> Any:
         raise DataError(f"{out.parent}: cannot write the corpus' Arrow copy ({e})") from None
     try:
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-            for lineno, rec in iter_jsonl(path):
+            for lineno, rec in iter_jsonl(path, exact=True):
                 where = f"{path}:{lineno}"
                 cols["_id"].append(json_id(rec, where, "document id"))
                 cols["title"].append(json_text(rec, "title", where))
@@ -832,7 +835,7 @@ def _refuse_duplicate_ids(ds: Any, path: Path) -> None:
     repeated = set(dups.field("values").to_pylist())
     more = f"; {len(dups)} ids occur more than once" if len(dups) > 1 else ""
     first: dict[str, int] = {}
-    for n, rec in iter_jsonl(path):  # the earliest line that repeats an id
+    for n, rec in iter_jsonl(path, exact=True):  # the earliest line that repeats an id
         doc_id = rec.get("_id")
         if isinstance(doc_id, str) and doc_id in repeated:
             if doc_id in first:

@@ -288,15 +288,41 @@ def load_config(path: str, config: str | None, revision: str | None) -> Any:
 
     try:
         dd = datasets.load_dataset(path, config, revision=revision)
-    except ValueError as e:
+    except Exception as e:
         # datasets: "BuilderConfig 'x' not found. Available: [...]"
-        if "BuilderConfig" in str(e) and "not found" in str(e):
+        if isinstance(e, ValueError) and "BuilderConfig" in str(e) and "not found" in str(e):
             raise _NoConfig(f"{path}: no config {config!r} ({_one_line(e, 160)})") from None
-        raise
-    if all(_exact(ds.features) for ds in dd.values()):
+        if _is_unavailable(e):
+            raise
+        dd = _reread_config(path, config, revision)  # e.g. ujson: "Value is too small"
+        if dd is None:
+            raise
         return dd
-    builder = datasets.load_dataset_builder(path, config, revision=revision)
-    return _reread_json(builder.name, builder.config.data_files or {}, dd)
+    if all(_exact(ds.features) and not _has_int_zero(ds) for ds in dd.values()):
+        return dd
+    return _reread_config(path, config, revision) or dd
+
+
+def _has_int_zero(ds: Any) -> bool:
+    """An integer column holding 0, which JSON may have spelled ``-0`` (read again, rarely)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = ds.with_format("arrow")[:]
+    return any(
+        pa.types.is_integer(col.type) and pc.any(pc.equal(col, 0)).as_py() for col in table.columns
+    )
+
+
+def _reread_config(path: str, config: str | None, revision: str | None) -> Any | None:
+    """The config read again by :func:`_reread_json` when it is local JSON Lines, else None."""
+    import datasets
+
+    try:
+        builder = datasets.load_dataset_builder(path, config, revision=revision)
+    except Exception:  # noqa: BLE001 -- the load's own error is the one to report
+        return None
+    return _reread_json(builder.name, dict(builder.config.data_files or {}))
 
 
 _EXACT_DTYPES = {
@@ -318,25 +344,26 @@ def _exact(feature: Any) -> bool:
     return isinstance(feature, Value) and feature.dtype in _EXACT_DTYPES
 
 
-def _reread_json(builder: str, data_files: Any, dd: Any) -> Any:
-    """``dd`` read again from its local JSON Lines files with numbers as their token text
-    (``1000``, ``1e3``). Anything else (Parquet, remote files) is returned unchanged: the
-    id readers then refuse a float id column rather than guess its digits."""
+def _reread_json(builder: str, data_files: dict[str, Any]) -> Any | None:
+    """A DatasetDict read from local JSON Lines ``data_files`` ({split: paths}) with numbers
+    as their token text (``1000``, ``1e3``); a bad line raises :class:`DataError` naming it.
+    ``None`` for anything else (Parquet, remote files, fields of mixed kinds): the id readers
+    then refuse a float or mixed id column rather than guess its digits."""
     import datasets
     import pyarrow as pa
 
-    if builder != "json" or set(data_files) != set(dd):
-        return dd
+    if builder != "json" or not data_files:
+        return None
     out = {}
     for split, files in data_files.items():
         paths = [Path(f) for f in files]
         if not all(p.is_file() for p in paths):
-            return dd
-        rows = [rec for p in paths for _, rec in iter_jsonl(p)]
+            return None
+        rows = [rec for p in paths for _, rec in iter_jsonl(p, exact=True)]
         try:
             table = pa.Table.from_pylist(rows)
         except (pa.ArrowException, TypeError, ValueError):
-            return dd  # a field of mixed kinds; the id readers refuse what stays inexact
+            return None
         out[split] = datasets.Dataset(table)
     return datasets.DatasetDict(out)
 
@@ -616,9 +643,14 @@ def read_miracl(
     if not files:
         raise DataError(f"{croot / cdir}: no docs-*.jsonl.gz files (a copy of {corpus_id})")
     # No string Features: datasets would only cast what pyarrow inferred (1e3 -> "1000.0").
-    dd = datasets.load_dataset("json", data_files={"train": files})
-    if not _exact(dd["train"].features):
-        dd = _reread_json("json", {"train": files}, dd)
+    try:
+        dd = datasets.load_dataset("json", data_files={"train": files})
+    except Exception:
+        dd = _reread_json("json", {"train": files})
+        if dd is None:
+            raise
+    if not _exact(dd["train"].features) or _has_int_zero(dd["train"]):
+        dd = _reread_json("json", {"train": files}) or dd
     corpus = arrow_corpus(dd["train"], id_col="docid", where=str(croot / cdir))
     return _collection(
         spec,

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import write_beir
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from evalkit import hub
 from evalkit.errors import DataError
@@ -618,3 +621,50 @@ def test_hub_id_a_run_file_cannot_carry_is_refused(tmp_path: Path, bad: str) -> 
     )
     with pytest.raises(DataError, match=r"row 2"):
         load(_task("beir", "scifact"), tmp_path)
+
+
+_TOKENS = st.one_of(
+    st.text(
+        st.characters(
+            min_codepoint=33, max_codepoint=0x2FFF, blacklist_categories=("Cs", "Cc", "Zs")
+        ),
+        min_size=1,
+        max_size=5,
+    )
+    .filter(lambda s: not any(c.isspace() for c in s))
+    .map(lambda s: (s, json.dumps(s, ensure_ascii=False))),
+    st.integers(-(10**21), 10**21).map(lambda n: (str(n), str(n))),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda f: (repr(f), repr(f))),
+    st.sampled_from([("1e3", "1e3"), ("1000.0", "1000.0"), ("-0", "-0")]),
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("EVALKIT_PROPERTY_EXAMPLES", "8")),
+    phases=[Phase.explicit, Phase.generate],  # no shrinking: each example loads 3 configs
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    docs=st.lists(_TOKENS, min_size=1, max_size=6, unique_by=lambda t: t[0]),
+    queries=st.lists(_TOKENS, min_size=1, max_size=3, unique_by=lambda t: t[0]),
+)
+def test_hub_jsonl_ids_of_any_spelling_read_back_exactly(
+    tmp_path: Path, docs: list[tuple[str, str]], queries: list[tuple[str, str]]
+) -> None:
+    data_dir = Path(tempfile.mkdtemp(dir=tmp_path))
+    qrels = [(q, docs[i % len(docs)], 1 + i % 3) for i, q in enumerate(queries)]
+    _mteb_jsonl_repo(
+        data_dir / "scifact",
+        corpus=[
+            f'{{"_id": {tok}, "title": "t", "text": "x{i}"}}' for i, (_, tok) in enumerate(docs)
+        ],
+        queries=[f'{{"_id": {tok}, "text": "q{i}"}}' for i, (_, tok) in enumerate(queries)],
+        qrels=[f'{{"query-id": {q[1]}, "corpus-id": {d[1]}, "score": {g}}}' for q, d, g in qrels],
+    )
+    coll = load(_task("beir", "scifact"), data_dir)
+    assert coll.corpus.ids == [d for d, _ in docs]
+    assert coll.queries == {q: f"q{i}" for i, (q, _) in enumerate(queries)}
+    assert coll.qrels == {q[0]: {d[0]: g} for q, d, g in qrels}
+    assert coll.warnings == []
