@@ -247,7 +247,8 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 def _scan(path: Path, h: Any) -> int:
     """One streaming pass over a (possibly large) file: feeds its bytes to ``h``, checks
     that the content is UTF-8 (and, for ``.gz``, a complete gzip stream) and returns the
-    number of lines (the last one counted whether or not it ends in a newline).
+    number of lines (the last one counted whether or not it ends in a newline; blank lines at
+    the very end not counted).
 
     ``datasets`` neither hashes contents (its cache keys a local file on path and mtime) nor
     checks UTF-8 (bad bytes become U+FFFD), so this pass is what makes the scored text the
@@ -270,14 +271,14 @@ def _scan(path: Path, h: Any) -> int:
                 hashing.result()
 
     pieces = _gunzip(raw(), path) if path.suffix == ".gz" else raw()
-    newlines, last = 0, b"\n"
+    newlines, tail = 0, b""
 
     def counted(chunks: Iterator[bytes]) -> Iterator[bytes]:
-        nonlocal newlines, last
+        nonlocal newlines, tail
         for chunk in chunks:
             if chunk:
                 newlines += chunk.count(b"\n")  # memchr speed, next to SHA-256
-                last = chunk[-1:]
+                tail = (tail + chunk)[-256:]
                 yield chunk
 
     for block in _newline_blocks(counted(pieces)):
@@ -285,7 +286,14 @@ def _scan(path: Path, h: Any) -> int:
             for _ in _lines(path):  # the slow line-by-line pass, only to name the line
                 pass
             raise DataError(f"{path}: not valid UTF-8")
-    return newlines + (last != b"\n")
+    # Blank lines at the end (an editor's or `echo >>`'s) hold no record: not counted, so the
+    # fast read of a corpus ending in one is still recognised as one row per line.
+    kept = tail.rstrip(b" \t\r\n")
+    if not kept:
+        return 0 if newlines == tail.count(b"\n") else newlines  # all blank, or too long to tell
+    blank = tail[len(kept) :]
+    trailing_blank = blank.count(b"\n") - blank.endswith(b"\n") if blank else 0
+    return newlines + (not tail.endswith(b"\n")) - max(trailing_blank, 0)
 
 
 def _gunzip(chunks: Iterator[bytes], path: Path) -> Iterator[bytes]:

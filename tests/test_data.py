@@ -136,3 +136,33 @@ def test_corpus_line_without_id_names_line(tmp_path: Path) -> None:
         f.write('{"title": "t", "text": "no id here"}\n')
     with pytest.raises(DataError, match=r"corpus.jsonl:3: missing field '_id'"):
         load_beir_dir(root)
+
+
+@pytest.mark.parametrize(
+    "lines,ids,exact",
+    [
+        (['{"_id": "d1", "text": "a"}', '{"_id": "d2", "text": "b"}', ""], ["d1", "d2"], False),
+        (
+            ['{"_id": 1, "text": "a"}', '{"_id": 22, "title": null, "text": "b"}'],
+            ["1", "22"],
+            False,
+        ),
+        (['{"_id": 1, "text": "a"}', '{"_id": 2.0, "text": "b"}'], ["1", "2.0"], True),
+        (['{"_id": "d1", "text": "a"}', "", '{"_id": "d2", "text": "b"}'], ["d1", "d2"], True),
+    ],
+)
+def test_corpus_is_read_by_datasets_unless_its_typing_is_not_exact(
+    tmp_path: Path, lines: list[str], ids: list[str], exact: bool
+) -> None:
+    # Plain corpora (string or integer ids, trailing blank lines) keep datasets' fast Arrow
+    # conversion; a float id (or a blank line inside, where rows and lines cannot be matched)
+    # sends the file through evalkit's own line-by-line reader, which keeps token text.
+    root = tmp_path / "c"
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("\n".join(lines) + "\n")
+    (root / "queries.jsonl").write_text('{"_id": "q", "text": "x"}\n')
+    (root / "qrels" / "test.tsv").write_text("q\td1\t1\n")
+    coll = load_beir_dir(root)
+    files = [f["filename"] for f in coll.corpus.dataset.cache_files]
+    assert files and all(("evalkit-corpora" in f) == exact for f in files), files
+    assert coll.corpus.ids == ids
