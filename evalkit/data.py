@@ -711,9 +711,15 @@ def load_corpus_jsonl(
             ds = None
     if _stat(path) != stat:
         raise DataError(f"{path}: changed while it was being read; run again")
-    ds = _as_written(ds, lines) if ds is not None else None
+    # Cache files are named after the content hash, so checks passed once need no repeating
+    # for the same bytes (the id checks cost ~1 s per million ids).
+    checked = _checked_marker(ds) if ds is not None else None
+    known_good = checked is not None and checked.is_file()
+    ds = _as_written(ds, lines, ids_checked=known_good) if ds is not None else None
     if ds is None:
         ds = _read_corpus_exact(path, key)
+        checked = _checked_marker(ds)
+        known_good = checked is not None and checked.is_file()
     if len(ds) == 0:
         raise DataError(f"{path}: the corpus is empty")
     table = ds.with_format("arrow")[:]
@@ -727,31 +733,31 @@ def load_corpus_jsonl(
             f"(missing or null) and are indexed by title alone "
             f"(e.g. {_examples([str(i) for i in no_text])})",
         )
-    # The cache file is named after the content hash, so a check passed once needs no
-    # repeating for the same bytes (it costs ~1 s per million ids).
-    checked = (
-        Path(ds.cache_files[0]["filename"] + ".evalkit-unique-ids-v1") if ds.cache_files else None
-    )
-    if checked is None or not checked.is_file():
+    if not known_good:
         _refuse_duplicate_ids(ds, path)
         if checked is not None:
             with contextlib.suppress(OSError):  # a read-only cache only costs the re-check
-                checked.write_text("document ids checked unique by evalkit\n")
+                checked.write_text("document ids checked (unique, carriable) by evalkit\n")
     return Corpus(ds)
+
+
+def _checked_marker(ds: Any) -> Path | None:
+    """The file that records that the ids of ``ds``'s (content-named) cache file passed."""
+    return Path(ds.cache_files[0]["filename"] + ".evalkit-ids-v2") if ds.cache_files else None
 
 
 _INTEGER_TYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
 
 
-def _as_written(ds: Any, lines: int) -> Any | None:
+def _as_written(ds: Any, lines: int, *, ids_checked: bool = False) -> Any | None:
     """``ds`` (what ``datasets`` read) as ``_id, title, text`` string columns when they are
     provably the file's text, else ``None`` (the exact reader then reads the file).
 
     Provably: one row per line (so no line was split, merged or skipped), every id a string
     or every id a non-zero integer (an int64 column is decimal-exact; ``-0`` and ``0`` both
-    read as 0), titles and texts strings or null, and every id one :func:`check_id` takes."""
+    read as 0), titles and texts strings or null, and every id one :func:`check_id` takes
+    (``ids_checked``: known from an earlier load of the same bytes)."""
     import datasets
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     if len(ds) != lines or "_id" not in ds.column_names:
@@ -775,9 +781,8 @@ def _as_written(ds: Any, lines: int) -> Any | None:
     if id_type in _INTEGER_TYPES:
         if pc.any(pc.equal(ids, 0)).as_py():
             return None
-        ids = ids.cast(pa.string())
-    if pc.any(bad_id_mask(ids)).as_py():
-        return None
+    elif not ids_checked and pc.any(bad_id_mask(ids)).as_py():
+        return None  # integers are always carriable
     if "text" not in ds.column_names:
         return None  # the exact reader says which (if any) record has one
     strings = {c: datasets.Value("string") for c in ds.column_names}
