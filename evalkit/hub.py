@@ -298,7 +298,12 @@ def load_config(path: str, config: str | None, revision: str | None) -> Any:
         if dd is None:
             raise
         return dd
-    if all(_exact(ds.features) and not _has_int_zero(ds) for ds in dd.values()):
+    # CSV/TSV goes through pandas, whose typing is never the text ("0042" -> 42): always
+    # read again. JSON only when the typing could not be exact.
+    if all(
+        ds.info.builder_name != "csv" and _exact(ds.features) and not _has_int_zero(ds)
+        for ds in dd.values()
+    ):
         return dd
     return _reread_config(path, config, revision) or dd
 
@@ -322,7 +327,52 @@ def _reread_config(path: str, config: str | None, revision: str | None) -> Any |
         builder = datasets.load_dataset_builder(path, config, revision=revision)
     except Exception:  # noqa: BLE001 -- the load's own error is the one to report
         return None
-    return _reread_json(builder.name, dict(builder.config.data_files or {}))
+    files = dict(builder.config.data_files or {})
+    if builder.name == "csv":
+        sep = builder.config.delimiter or builder.config.sep or ","
+        return _reread_csv(files, sep, builder.config.quotechar or '"')
+    return _reread_json(builder.name, files)
+
+
+def _reread_csv(data_files: dict[str, Any], sep: str, quotechar: str) -> Any | None:
+    """A DatasetDict of CSV/TSV files (header line first) with every cell as its text,
+    quotes removed as beir's ``csv.reader`` removes them; ``None`` unless the files are local.
+    A row of the wrong width raises :class:`DataError` naming ``file:line``."""
+    import csv
+
+    import datasets
+    import pyarrow as pa
+
+    from evalkit.data import _lines
+
+    out = {}
+    for split, files in data_files.items():
+        paths = [Path(f) for f in files]
+        if not all(p.is_file() for p in paths):
+            return None
+        header: list[str] | None = None
+        columns: list[list[str]] = []
+        for p in paths:
+            numbered = list(_lines(p))  # UTF-8 checked, file:line on a bad byte
+            rows = csv.reader((line for _, line in numbered), delimiter=sep, quotechar=quotechar)
+            for (lineno, _), row in zip(numbered, rows):
+                if header is None:
+                    header, columns = row, [[] for _ in row]
+                    continue
+                if not row or row == header:  # blank lines; each file repeats the header
+                    continue
+                if len(row) != len(header):
+                    raise DataError(
+                        f"{p}:{lineno}: expected {len(header)} columns ({', '.join(header)}), "
+                        f"got {len(row)}"
+                    )
+                for col, value in zip(columns, row):
+                    col.append(value)
+        if header is None:
+            return None
+        table = pa.table({name: pa.array(col, pa.string()) for name, col in zip(header, columns)})
+        out[split] = datasets.Dataset(table)
+    return datasets.DatasetDict(out)
 
 
 _EXACT_DTYPES = {

@@ -668,3 +668,27 @@ def test_hub_jsonl_ids_of_any_spelling_read_back_exactly(
     assert coll.queries == {q: f"q{i}" for i, (q, _) in enumerate(queries)}
     assert coll.qrels == {q[0]: {d[0]: g} for q, d, g in qrels}
     assert coll.warnings == []
+
+
+def test_beir_hub_tsv_qrels_keep_leading_zeros_and_decimal_text(tmp_path: Path) -> None:
+    # datasets reads TSV through pandas, which types "0042" as the integer 42 (and "1.50" as
+    # 1.5): the judgement would then name no document. Ids are the column text.
+    repo = tmp_path / "scifact"
+    repo.mkdir(parents=True)
+    with gzip.open(repo / "corpus.jsonl.gz", "wt", encoding="utf-8") as f:
+        for doc_id in ("0042", "1.50", "7"):
+            f.write(json.dumps({"_id": doc_id, "title": "t", "text": f"doc {doc_id}"}) + "\n")
+    with gzip.open(repo / "queries.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write(json.dumps({"_id": "01", "text": "q"}) + "\n")
+    _readme(
+        repo, {"corpus": {"corpus": "corpus.jsonl.gz"}, "queries": {"queries": "queries.jsonl.gz"}}
+    )
+    qrepo = tmp_path / "scifact-qrels"
+    qrepo.mkdir()
+    (qrepo / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n01\t0042\t1\n01\t1.50\t2\n01\t7\t0\n", encoding="utf-8"
+    )
+    coll = load(_task("beir", "scifact"), tmp_path)
+    assert coll.qrels == {"01": {"0042": 1, "1.50": 2, "7": 0}}
+    assert coll.queries == {"01": "q"}
+    assert coll.warnings == []
