@@ -12,7 +12,6 @@ import contextlib
 import gzip
 import hashlib
 import json
-import logging
 import os
 import re
 import warnings as pywarnings
@@ -658,36 +657,21 @@ def collection_warnings(
     return out
 
 
-@contextlib.contextmanager
-def _quiet_datasets() -> Iterator[None]:
-    """Silence ``datasets``' logger during a load: on a bad file it logs its own error
-    ("Failed to load JSON from file ...") before evalkit's one-line message."""
-    logger = logging.getLogger("datasets")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def load_corpus_jsonl(
     path: Path, *, hasher: Any = None, warnings: list[str] | None = None
 ) -> Corpus:
     """BEIR ``corpus.jsonl`` (or ``corpus.jsonl.gz``) read into memory-mapped Arrow.
 
     The file is hashed first (``hasher``, a ``hashlib`` object, receives the file name and
-    bytes, so a caller can continue it into a collection fingerprint) and every cache entry is
+    bytes, so a caller can continue it into a collection fingerprint) and the Arrow copy is
     named after that hash: an edit that keeps size and mtime still gives a new Arrow table.
 
     An id is the text the file spells: ``"_id": 1000`` is ``"1000"``, ``1e3`` is ``"1e3"``.
-    ``datasets`` infers column types (one float among integer ids makes every id a float, an
-    integer above 2^63 a rounded one), so its table is used only when its columns are provably
-    that text (all ids strings, or all non-zero integers, one row per line); otherwise
-    :func:`_read_corpus_exact` reads the file itself, which also names the first bad line.
+    Arrow's JSON reader with a fixed schema reads the usual corpus (:func:`_read_corpus_arrow`);
+    anything it cannot read as written (float ids, mixed ids, a bad line) goes to
+    :func:`_read_corpus_exact`, which keeps number tokens as text and names the first bad line.
     Duplicate ids and ids a run file cannot carry (:func:`check_id`) are refused; documents
     without ``text`` (missing or null) are counted in ``warnings`` and indexed by title."""
-    import datasets
     import pyarrow.compute as pc
 
     if not path.is_file():
@@ -699,27 +683,13 @@ def load_corpus_jsonl(
     h.update(path.name.encode())
     lines = _scan(path, h)
     key = h.copy().hexdigest()[:16]
-    # datasets' own bars for a local file conversion are noise next to evalkit's.
-    datasets.disable_progress_bars()
-    with _quiet_datasets():
-        try:
-            # No fixed schema: BEIR files carry extra fields (``metadata``).
-            ds = datasets.load_dataset(
-                "json", name=f"evalkit-{key}", data_files=str(path), split="train"
-            )
-        except Exception:  # datasets raises many types for bad JSON; the exact reader names it
-            ds = None
+    ds = _read_corpus_arrow(path, key, lines)
     if _stat(path) != stat:
         raise DataError(f"{path}: changed while it was being read; run again")
-    # Cache files are named after the content hash, so checks passed once need no repeating
-    # for the same bytes (the id checks cost ~1 s per million ids).
-    checked = _checked_marker(ds) if ds is not None else None
-    known_good = checked is not None and checked.is_file()
-    ds = _as_written(ds, lines, ids_checked=known_good) if ds is not None else None
     if ds is None:
         ds = _read_corpus_exact(path, key)
-        checked = _checked_marker(ds)
-        known_good = checked is not None and checked.is_file()
+    checked = _checked_marker(ds)
+    known_good = checked is not None and checked.is_file()
     if len(ds) == 0:
         raise DataError(f"{path}: the corpus is empty")
     table = ds.with_format("arrow")[:]
@@ -746,49 +716,83 @@ def _checked_marker(ds: Any) -> Path | None:
     return Path(ds.cache_files[0]["filename"] + ".evalkit-ids-v2") if ds.cache_files else None
 
 
-_INTEGER_TYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
-
-
-def _as_written(ds: Any, lines: int, *, ids_checked: bool = False) -> Any | None:
-    """``ds`` (what ``datasets`` read) as ``_id, title, text`` string columns when they are
-    provably the file's text, else ``None`` (the exact reader then reads the file).
-
-    Provably: one row per line (so no line was split, merged or skipped), every id a string
-    or every id a non-zero integer (an int64 column is decimal-exact; ``-0`` and ``0`` both
-    read as 0), titles and texts strings or null, and every id one :func:`check_id` takes
-    (``ids_checked``: known from an earlier load of the same bytes)."""
+def _corpus_file(key: str, kind: str) -> Path:
+    """Where the Arrow copy of the corpus with content hash ``key`` is kept."""
     import datasets
+
+    return Path(datasets.config.HF_DATASETS_CACHE) / "evalkit-corpora" / f"{key}-{kind}.arrow"
+
+
+def _read_corpus_arrow(path: Path, key: str, lines: int) -> Any | None:
+    """The corpus through Arrow's (multi-threaded) JSON reader with a fixed schema, written
+    once to an Arrow file named after the content hash and memory-mapped; ``None`` when the
+    file is not provably read as written, and the exact reader must read it.
+
+    The schema is what makes it exact: Arrow refuses a value that does not fit it instead of
+    converting it (``datasets`` infers types from the first 10 MB and casts every later chunk
+    to them, so a float id there would silently become ``"1000"``). ``_id`` is tried as
+    strings, then as int64 (decimal-exact; a float token, an integer past 2^63 or a string
+    fails; ``0`` is refused as it may have been spelled ``-0``); ``title`` and ``text`` as
+    strings or null. Also required: one row per line (no line skipped, split or merged) and
+    every id one :func:`check_id` takes."""
+    import datasets
+    import pyarrow as pa
     import pyarrow.compute as pc
+    import pyarrow.json as paj
 
-    if len(ds) != lines or "_id" not in ds.column_names:
-        return None
-    feats = ds.features
-
-    def dtype(col: str) -> str | None:
-        f = feats.get(col)
-        return f.dtype if isinstance(f, datasets.Value) else "other"
-
-    id_type = dtype("_id")
-    if id_type not in {"string", "large_string"} | _INTEGER_TYPES:
-        return None
-    for col in ("title", "text"):
-        if col in feats and dtype(col) not in {"string", "large_string", "null"}:
-            return None
-    ds = ds.select_columns([c for c in _READ_FIELDS if c in ds.column_names])
-    ids = ds.with_format("arrow")[:]["_id"]
-    if ids.null_count:
-        return None
-    if id_type in _INTEGER_TYPES:
-        if pc.any(pc.equal(ids, 0)).as_py():
-            return None
-    elif not ids_checked and pc.any(bad_id_mask(ids)).as_py():
-        return None  # integers are always carriable
-    if "text" not in ds.column_names:
-        return None  # the exact reader says which (if any) record has one
-    strings = {c: datasets.Value("string") for c in ds.column_names}
-    if any(dtype(c) != "string" for c in ds.column_names):
-        ds = ds.cast(datasets.Features(strings))  # int64 -> decimal text, null -> null
-    return ds
+    out = _corpus_file(key, "arrow-v1")
+    if out.is_file():
+        return datasets.Dataset.from_file(str(out))
+    schema = pa.schema([(c, pa.string()) for c in _READ_FIELDS])
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"{out.parent}: cannot write the corpus' Arrow copy ({e})") from None
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    for id_type in (pa.string(), pa.int64()):
+        parse = paj.ParseOptions(
+            explicit_schema=pa.schema([("_id", id_type), *list(schema)[1:]]),
+            unexpected_field_behavior="ignore",  # extra fields (metadata) of any kind
+        )
+        rows = 0
+        try:
+            source = (
+                pa.CompressedInputStream(pa.OSFile(str(path)), "gzip")
+                if path.suffix == ".gz"
+                else pa.OSFile(str(path))
+            )
+            with (
+                source,
+                pa.OSFile(str(tmp), "wb") as sink,
+                pa.ipc.new_stream(sink, schema) as writer,
+            ):
+                reader = paj.open_json(
+                    source, read_options=paj.ReadOptions(block_size=16 << 20), parse_options=parse
+                )
+                for batch in reader:
+                    ids = batch.column(0)
+                    if ids.null_count:
+                        raise ValueError("an id is missing or null")
+                    if id_type == pa.int64():
+                        if pc.any(pc.equal(ids, 0)).as_py():
+                            raise ValueError("0 may have been written -0")
+                        ids = ids.cast(pa.string())
+                    elif pc.any(bad_id_mask(ids)).as_py():
+                        raise ValueError("an id a run file cannot carry")
+                    rows += len(batch)
+                    writer.write_batch(
+                        pa.record_batch([ids, batch.column(1), batch.column(2)], schema=schema)
+                    )
+            if rows != lines:
+                raise ValueError("rows and lines differ")
+            os.replace(tmp, out)
+            return datasets.Dataset.from_file(str(out))
+        except (pa.ArrowException, ValueError, OSError, EOFError):
+            continue  # the exact reader reads it, naming the first bad line if any
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return None
 
 
 def _read_corpus_exact(path: Path, key: str) -> Any:
@@ -799,7 +803,7 @@ def _read_corpus_exact(path: Path, key: str) -> Any:
     import datasets
     import pyarrow as pa
 
-    out = Path(datasets.config.HF_DATASETS_CACHE) / "evalkit-corpora" / f"{key}-exact-v1.arrow"
+    out = _corpus_file(key, "exact-v1")
     if out.is_file():
         return datasets.Dataset.from_file(str(out))
     schema = pa.schema([(c, pa.string()) for c in _READ_FIELDS])

@@ -64,6 +64,7 @@ from evalkit.data import (
     Collection,
     Corpus,
     Qrels,
+    _lines,
     bad_id_mask,
     check_id,
     collection_warnings,
@@ -342,8 +343,6 @@ def _reread_csv(data_files: dict[str, Any], sep: str, quotechar: str) -> Any | N
 
     import datasets
     import pyarrow as pa
-
-    from evalkit.data import _lines
 
     out = {}
     for split, files in data_files.items():
@@ -641,31 +640,29 @@ def read_beir_hub(
 def _read_tsv_pairs(path: Path) -> dict[str, str]:
     """MIRACL topics: ``qid<TAB>query`` per line, no header."""
     out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            if "\t" not in line:
-                raise DataError(f"{path}:{lineno}: expected 'query id<TAB>query text'")
-            qid, text = line.split("\t", 1)
-            out[check_id(qid.strip(), f"{path}:{lineno}", "query id")] = text
+    for lineno, line in _lines(path):  # UTF-8 checked, naming file:line
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise DataError(f"{path}:{lineno}: expected 'query id<TAB>query text'")
+        qid, text = line.split("\t", 1)
+        out[check_id(qid.strip(), f"{path}:{lineno}", "query id")] = text
     return out
 
 
 def _read_trec_qrels(path: Path) -> Qrels:
     """TREC qrels: ``qid Q0 docid grade`` (tab or space separated)."""
     qrels: Qrels = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 4 or not re.fullmatch(r"-?\d+", parts[3]):
-                raise DataError(f"{path}:{lineno}: expected 'query-id Q0 doc-id grade'")
-            qid = check_id(parts[0], f"{path}:{lineno}", "query id")
-            did = check_id(parts[2], f"{path}:{lineno}", "document id")
-            qrels.setdefault(qid, {})[did] = parse_grade(parts[3], f"{path}:{lineno}")
+    for lineno, line in _lines(path):  # UTF-8 checked, naming file:line
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 4 or not re.fullmatch(r"-?[0-9]+", parts[3]):
+            raise DataError(f"{path}:{lineno}: expected 'query-id Q0 doc-id grade'")
+        qid = check_id(parts[0], f"{path}:{lineno}", "query id")
+        did = check_id(parts[2], f"{path}:{lineno}", "document id")
+        qrels.setdefault(qid, {})[did] = parse_grade(parts[3], f"{path}:{lineno}")
     return qrels
 
 

@@ -151,11 +151,11 @@ def test_corpus_line_without_id_names_line(tmp_path: Path) -> None:
         (['{"_id": "d1", "text": "a"}', "", '{"_id": "d2", "text": "b"}'], ["d1", "d2"], True),
     ],
 )
-def test_corpus_is_read_by_datasets_unless_its_typing_is_not_exact(
+def test_corpus_is_read_by_arrow_unless_it_cannot_be_read_as_written(
     tmp_path: Path, lines: list[str], ids: list[str], exact: bool
 ) -> None:
-    # Plain corpora (string or integer ids, trailing blank lines) keep datasets' fast Arrow
-    # conversion; a float id (or a blank line inside, where rows and lines cannot be matched)
+    # Plain corpora (string or integer ids, trailing blank lines) take Arrow's fast JSON
+    # reader; a float id (or a blank line inside, where rows and lines cannot be matched)
     # sends the file through evalkit's own line-by-line reader, which keeps token text.
     root = tmp_path / "c"
     (root / "qrels").mkdir(parents=True)
@@ -164,5 +164,5 @@ def test_corpus_is_read_by_datasets_unless_its_typing_is_not_exact(
     (root / "qrels" / "test.tsv").write_text("q\td1\t1\n")
     coll = load_beir_dir(root)
     files = [f["filename"] for f in coll.corpus.dataset.cache_files]
-    assert files and all(("evalkit-corpora" in f) == exact for f in files), files
+    assert files and all(("-exact-v1.arrow" in f) == exact for f in files), files
     assert coll.corpus.ids == ids

@@ -692,3 +692,27 @@ def test_beir_hub_tsv_qrels_keep_leading_zeros_and_decimal_text(tmp_path: Path) 
     assert coll.qrels == {"01": {"0042": 1, "1.50": 2, "7": 0}}
     assert coll.queries == {"01": "q"}
     assert coll.warnings == []
+
+
+def test_miracl_numeric_docids_keep_their_text_and_bad_files_name_the_line(
+    tmp_path: Path,
+) -> None:
+    write_miracl_original(tmp_path, "sw")
+    cdir = tmp_path / "miracl-corpus" / "miracl-corpus-v1.0-sw"
+    # A shard whose docids are numbers, one a float: datasets would type them float64.
+    with gzip.open(cdir / "docs-1.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write('{"docid": 2002, "title": "Dodoma", "text": "Dodoma ni mji mkuu."}\n')
+        f.write('{"docid": 2003.0, "title": "Arusha", "text": "Arusha ni mji."}\n')
+    topics = tmp_path / "miracl/miracl-v1.0-sw/topics/topics.miracl-v1.0-sw-dev.tsv"
+    qrels = tmp_path / "miracl/miracl-v1.0-sw/qrels/qrels.miracl-v1.0-sw-dev.tsv"
+    qrels.write_text("10\tQ0\t2001#0\t1\n10\tQ0\t2002\t0\n10\tQ0\t2003.0\t1\n")
+    coll = load(_task("miracl", language="sw"), tmp_path)
+    assert sorted(_docs(coll)) == ["2001#0", "2002", "2003.0"]
+    assert coll.qrels == {"10": {"2001#0": 1, "2002": 0, "2003.0": 1}}
+    assert coll.warnings == []
+    topics.write_bytes(b"10\tMji mkuu\n11\t\xff\n")
+    with pytest.raises(DataError, match=r"topics.miracl-v1.0-sw-dev.tsv:2: not valid UTF-8"):
+        load(_task("miracl", language="sw"), tmp_path)
+    topics.write_bytes(b"10\tMji mkuu\n1\x001\tq\n")
+    with pytest.raises(DataError, match=r"topics.miracl-v1.0-sw-dev.tsv:2: query id"):
+        load(_task("miracl", language="sw"), tmp_path)
