@@ -255,6 +255,20 @@ def test_numeric_corpus_ids_are_the_text_the_file_spells(tmp_path: Path, odd: st
     assert str(coll.corpus.id_array().type) == "string"
 
 
+def test_numeric_id_after_the_first_10_mb_keeps_its_text(tmp_path: Path) -> None:
+    # datasets types a JSON file by its first 10 MB and casts later chunks to that: a float
+    # id further down became "1000" (string column, float value), a judgement of "1000.0"
+    # then matched nothing. Arrow's reader with a fixed schema refuses instead of casting.
+    body = "x" * 10_000
+    corpus = [f'{{"_id": "d{i}", "text": "{body}"}}' for i in range(1100)]
+    corpus.append('{"_id": 1e3, "text": "late"}')
+    root = _write_lines(tmp_path / "c", corpus, ['{"_id": "q", "text": "t"}'], ["q\t1e3\t1"])
+    assert (root / "corpus.jsonl").stat().st_size > 10 << 20
+    coll = load_beir_dir(root)
+    assert coll.corpus.ids == [f"d{i}" for i in range(1100)] + ["1e3"]
+    assert coll.warnings == []
+
+
 @pytest.mark.parametrize("value", ["null", "true", "[1]", '{"a": 1}'])
 @pytest.mark.parametrize("rel", ["corpus.jsonl", "queries.jsonl"])
 def test_id_that_is_not_a_string_or_number_is_refused_with_line(
