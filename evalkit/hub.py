@@ -300,13 +300,71 @@ def load_config(path: str, config: str | None, revision: str | None) -> Any:
             raise
         return dd
     # CSV/TSV goes through pandas, whose typing is never the text ("0042" -> 42): always
-    # read again. JSON only when the typing could not be exact.
+    # read again. JSON when the typing could not be exact, or when the files do not all fit
+    # the schema datasets inferred from their first 10 MB (it casts later chunks to it, and a
+    # chunk of mixed ids comes back as JSON text: '"d1"').
     if all(
-        ds.info.builder_name != "csv" and _exact(ds.features) and not _has_int_zero(ds)
+        ds.info.builder_name != "csv"
+        and _exact(ds.features)
+        and not _has_int_zero(ds)
+        and (ds.info.builder_name != "json" or _json_fits(ds, _data_files(path, config, revision)))
         for ds in dd.values()
     ):
         return dd
     return _reread_config(path, config, revision) or dd
+
+
+def _data_files(path: str, config: str | None, revision: str | None) -> list[str] | None:
+    """The files behind a config (all splits), or None when datasets cannot say."""
+    import datasets
+
+    try:
+        builder = datasets.load_dataset_builder(path, config, revision=revision)
+    except Exception:  # noqa: BLE001 -- cannot tell: the caller reads again, exactly
+        return None
+    return [str(f) for fs in dict(builder.config.data_files or {}).values() for f in fs]
+
+
+def _json_fits(ds: Any, data_files: list[str] | None) -> bool:
+    """Whether every record of the JSON ``data_files`` behind ``ds`` fits ``ds``'s schema as
+    it is, by Arrow's reader with that schema fixed (it refuses a value of another type
+    instead of converting it). Remembered per cache file (named by datasets after the copy's
+    version); files that are not local (Hub downloads) are taken as read."""
+    import pyarrow as pa
+    import pyarrow.json as paj
+
+    if data_files is None:
+        return False
+    marker = Path(ds.cache_files[0]["filename"] + ".evalkit-fits-v1") if ds.cache_files else None
+    if marker is not None and marker.is_file():
+        return True
+    files = [Path(f) for f in data_files]
+    if not all(f.is_file() for f in files):
+        return True
+    parse = paj.ParseOptions(
+        explicit_schema=ds.features.arrow_schema, unexpected_field_behavior="error"
+    )
+    for f in files:
+        if f.suffix not in (".json", ".jsonl", ".gz"):
+            return False
+        try:
+            source = (
+                pa.CompressedInputStream(pa.OSFile(str(f)), "gzip")
+                if f.suffix == ".gz"
+                else pa.OSFile(str(f))
+            )
+            with source:
+                reader = paj.open_json(
+                    source, read_options=paj.ReadOptions(block_size=16 << 20), parse_options=parse
+                )
+                for _ in reader:
+                    pass
+        except (pa.ArrowException, OSError, EOFError, ValueError):
+            return False
+    if marker is not None:
+        with contextlib.suppress(OSError):
+            marker.write_text("every record fits the inferred schema (evalkit)\n")
+    return True
 
 
 def _has_int_zero(ds: Any) -> bool:
@@ -696,7 +754,8 @@ def read_miracl(
         dd = _reread_json("json", {"train": files})
         if dd is None:
             raise
-    if not _exact(dd["train"].features) or _has_int_zero(dd["train"]):
+    ds = dd["train"]
+    if not _exact(ds.features) or _has_int_zero(ds) or not _json_fits(ds, files):
         dd = _reread_json("json", {"train": files}) or dd
     corpus = arrow_corpus(dd["train"], id_col="docid", where=str(croot / cdir))
     return _collection(
