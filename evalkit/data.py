@@ -12,7 +12,8 @@ import contextlib
 import gzip
 import hashlib
 import json
-import logging
+import os
+import re
 import warnings as pywarnings
 import zlib
 from collections.abc import Iterator
@@ -167,10 +168,14 @@ class Collection:
 
 
 def doc_text(doc: dict[str, str], join: str = " ") -> str:
-    """``title + join + text``, stripped, as mteb and beir build document strings."""
-    title = (doc.get("title") or "").strip()
-    text = (doc.get("text") or "").strip()
-    return f"{title}{join}{text}".strip() if title else text
+    """The string a document is encoded as, built exactly as mteb 2.x
+    (``_create_dataloaders._corpus_to_dict``) and beir (``extract_corpus_sentences``) build it:
+    ``(title + join + text).strip()`` when the title is non-empty, else ``text.strip()``.
+    Title and text are not stripped separately: a title ending in a space keeps both spaces
+    inside the string, as the peers encode it."""
+    title = doc.get("title") or ""
+    text = doc.get("text") or ""
+    return (title + join + text).strip() if title else text.strip()
 
 
 def fingerprint(paths: list[Path]) -> str:
@@ -239,9 +244,11 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
         raise DataError(f"{path}:{lineno + 1}: not a readable gzip stream ({e})") from None
 
 
-def _scan(path: Path, h: Any) -> None:
-    """One streaming pass over a (possibly large) file: feeds its bytes to ``h`` and checks
-    that the content is UTF-8 (and, for ``.gz``, a complete gzip stream).
+def _scan(path: Path, h: Any) -> int:
+    """One streaming pass over a (possibly large) file: feeds its bytes to ``h``, checks
+    that the content is UTF-8 (and, for ``.gz``, a complete gzip stream) and returns the
+    number of lines (the last one counted whether or not it ends in a newline; blank lines at
+    the very end not counted).
 
     ``datasets`` neither hashes contents (its cache keys a local file on path and mtime) nor
     checks UTF-8 (bad bytes become U+FFFD), so this pass is what makes the scored text the
@@ -264,11 +271,29 @@ def _scan(path: Path, h: Any) -> None:
                 hashing.result()
 
     pieces = _gunzip(raw(), path) if path.suffix == ".gz" else raw()
-    for block in _newline_blocks(pieces):
+    newlines, tail = 0, b""
+
+    def counted(chunks: Iterator[bytes]) -> Iterator[bytes]:
+        nonlocal newlines, tail
+        for chunk in chunks:
+            if chunk:
+                newlines += chunk.count(b"\n")  # memchr speed, next to SHA-256
+                tail = (tail + chunk)[-256:]
+                yield chunk
+
+    for block in _newline_blocks(counted(pieces)):
         if not _is_utf8(block):
             for _ in _lines(path):  # the slow line-by-line pass, only to name the line
                 pass
             raise DataError(f"{path}: not valid UTF-8")
+    # Blank lines at the end (an editor's or `echo >>`'s) hold no record: not counted, so the
+    # fast read of a corpus ending in one is still recognised as one row per line.
+    kept = tail.rstrip(b" \t\r\n")
+    if not kept:
+        return 0 if newlines == tail.count(b"\n") else newlines  # all blank, or too long to tell
+    blank = tail[len(kept) :]
+    trailing_blank = blank.count(b"\n") - blank.endswith(b"\n") if blank else 0
+    return newlines + (not tail.endswith(b"\n")) - max(trailing_blank, 0)
 
 
 def _gunzip(chunks: Iterator[bytes], path: Path) -> Iterator[bytes]:
@@ -324,28 +349,143 @@ def _is_utf8(block: bytes | memoryview) -> bool:
     return True
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+# --------------------------------------------------------------------------------------------
+# Ids: exactly the text the file spells, and only what run files can carry
+
+
+class JsonNumber(str):
+    """A JSON number kept as the text of its token (``1000``, ``1e3``, ``18446744073709551617``):
+    an id written as a number is that text, never a float's rendering of it (``1000.0``)."""
+
+
+_READ_FIELDS = ("_id", "title", "text")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; a field evalkit reads that is written twice is refused (which one
+    counts would be the parser's choice)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen and key in _READ_FIELDS:
+                raise ValueError(f"field {key!r} appears twice")
+            seen.add(key)
+    return obj
+
+
+_DECODER = json.JSONDecoder(
+    parse_int=JsonNumber,
+    parse_float=JsonNumber,
+    parse_constant=_refuse_constant,  # NaN, Infinity: not JSON
+    object_pairs_hook=_object,
+    strict=False,  # raw tabs inside strings are common in corpora; ids are checked below
+)
+
+
+def decode_json(line: str) -> Any:
+    """One JSON value, numbers as :class:`JsonNumber`; raises ``ValueError``."""
+    return _DECODER.decode(line)
+
+
+# Characters an id may not contain: str.isspace() or a control character (category Cc). TREC
+# run and qrels lines are split on whitespace, so such an id would shift every column after
+# it; lone surrogates cannot be written as UTF-8 at all. The same set as an RE2 class for
+# Arrow (tests/test_readers_property.py checks the two agree over all of Unicode).
+_BAD_ID_CHAR = re.compile(r"[\s\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_BAD_ID_RE2 = (
+    r"^$|[\x00-\x20\x7f-\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+    r"\x{205f}\x{3000}]"
+)
+
+
+def check_id(value: str, where: str, what: str = "id") -> str:
+    """``value`` when it can be an id; else :class:`DataError` naming ``where``.
+
+    An id must be non-empty and free of whitespace and control characters: a TREC run line
+    (``--save-run``) or trec_eval could not carry it."""
+    if value == "":
+        raise DataError(f"{where}: empty {what}")
+    bad = _BAD_ID_CHAR.search(value)
+    if bad:
+        raise DataError(
+            f"{where}: {what} {value!r} contains U+{ord(bad.group()):04X} (whitespace or a "
+            "control character), which run files cannot carry"
+        )
+    return value
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def json_id(rec: dict[str, Any], where: str, what: str = "id") -> str:
+    """``rec["_id"]`` as the text the file spells: a string as written, a number as its token
+    text. Missing, null, boolean, array and object ids raise :class:`DataError`."""
+    if "_id" not in rec:
+        raise DataError(f"{where}: missing field '_id'")
+    value = rec["_id"]
+    if not isinstance(value, str):
+        raise DataError(f"{where}: '_id' is {_json_kind(value)}; an id is a string or a number")
+    return check_id(str(value), where, what)
+
+
+def json_text(rec: dict[str, Any], name: str, where: str) -> str | None:
+    """A text field: a JSON string, or ``None`` when missing or null. A number, boolean,
+    array or object is refused (mteb and beir would fail joining it, or join its repr)."""
+    value = rec.get(name)
+    if value is None or type(value) is str:
+        return value
+    kind = "a number" if isinstance(value, str) else _json_kind(value)
+    raise DataError(f"{where}: '{name}' is {kind}; expected a string or null")
+
+
+def bad_id_mask(ids: Any) -> Any:
+    """Arrow boolean mask of ids that :func:`check_id` refuses (nulls count as bad)."""
+    import pyarrow.compute as pc
+
+    return pc.fill_null(pc.match_substring_regex(ids, _BAD_ID_RE2), True)
+
+
+def iter_jsonl(path: Path, *, exact: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, record)`` of a JSON Lines file (plain or ``.gz``), blank lines skipped;
     the first line that is not UTF-8 or not a JSON object raises :class:`DataError` naming
-    ``file:line``."""
+    ``file:line``. ``exact`` (the BEIR readers): numbers are kept as their token text
+    (:class:`JsonNumber`), NaN/Infinity and a repeated ``_id``/``title``/``text`` field are
+    refused, and so are unpaired surrogate escapes in those fields; otherwise ``json.loads``."""
     for lineno, line in _lines(path):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            rec = decode_json(line) if exact else json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+        except (ValueError, RecursionError) as e:
+            raise DataError(f"{path}:{lineno}: not valid JSON ({e})") from None
         if not isinstance(rec, dict):
             raise DataError(f"{path}:{lineno}: expected a JSON object")
+        if exact:
+            _refuse_lone_surrogates(rec, f"{path}:{lineno}")
         yield lineno, rec
 
 
-def _read_jsonl_checked(path: Path, required: tuple[str, ...]) -> None:
-    """Fail with the file and line number on the first malformed record."""
-    for lineno, rec in iter_jsonl(path):
-        for key in required:
-            if key not in rec:
-                raise DataError(f"{path}:{lineno}: missing field '{key}'")
+def _refuse_lone_surrogates(rec: dict[str, Any], where: str) -> None:
+    """A ``\\ud800`` escape without its pair decodes to a string no UTF-8 file can hold."""
+    for name in _READ_FIELDS:
+        value = rec.get(name)
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise DataError(f"{where}: '{name}' holds an unpaired surrogate escape") from None
 
 
 def read_queries(path: Path, warnings: list[str] | None = None) -> dict[str, str]:
@@ -358,19 +498,23 @@ def read_queries(path: Path, warnings: list[str] | None = None) -> dict[str, str
     queries: dict[str, str] = {}
     first: dict[str, int] = {}
     repeated: list[str] = []
-    for lineno, rec in iter_jsonl(path):
-        if "_id" not in rec or not isinstance(rec.get("text"), str):
-            raise DataError(f"{path}:{lineno}: expected fields '_id' and 'text'")
-        qid = str(rec["_id"])
+    for lineno, rec in iter_jsonl(path, exact=True):
+        where = f"{path}:{lineno}"
+        if "_id" not in rec or "text" not in rec:
+            raise DataError(f"{where}: expected fields '_id' and 'text'")
+        qid = json_id(rec, where, "query id")
+        text = json_text(rec, "text", where)
+        if text is None:
+            raise DataError(f"{where}: 'text' is null; a query needs a text")
         if qid in queries:
-            if queries[qid] != rec["text"]:
+            if queries[qid] != text:
                 raise DataError(
                     f"{path}:{lineno}: query id {qid!r} repeats line {first[qid]} with a "
                     "different text"
                 )
             repeated.append(qid)
             continue
-        queries[qid] = rec["text"]
+        queries[qid] = text
         first[qid] = lineno
     if repeated:
         _warn(
@@ -388,9 +532,15 @@ of 2**32 silently zeroed every score."""
 _HEADER_WORDS = {"score", "relevance", "rel", "grade", "label", "judgement", "judgment"}
 
 
+_GRADE = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?", re.ASCII)
+
+
 def parse_grade(value: Any, where: str) -> int:
     """A relevance grade as an int: integral (``"1"``, ``"1.0"``, ``2``) and within
-    ``|grade| < 2**31``; anything else raises :class:`DataError` naming ``where``."""
+    ``|grade| < 2**31``; anything else raises :class:`DataError` naming ``where``. Text must
+    be ASCII digits (Python's ``float`` would also take ``"1_0"`` as 10 and ``"١"`` as 1)."""
+    if isinstance(value, str) and not _GRADE.fullmatch(value):
+        raise DataError(f"{where}: relevance grade {value!r} is not an integer")
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -446,6 +596,10 @@ def read_qrels(path: Path, warnings: list[str] | None = None) -> Qrels:
                 f"score), got {len(row)}"
             )
         qid, did, grade = row
+        # An id is the column's text; one a run file cannot carry is refused here, not
+        # written into --save-run lines that trec_eval would split differently.
+        check_id(qid, f"{path}:{lineno}", "query id")
+        check_id(did, f"{path}:{lineno}", "document id")
         judged = qrels.setdefault(qid, {})
         if did in judged:
             repeated.append(f"{qid}/{did}")
@@ -504,31 +658,21 @@ def collection_warnings(
     return out
 
 
-@contextlib.contextmanager
-def _quiet_datasets() -> Iterator[None]:
-    """Silence ``datasets``' logger during a load: on a bad file it logs its own error
-    ("Failed to load JSON from file ...") before evalkit's one-line message."""
-    logger = logging.getLogger("datasets")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def load_corpus_jsonl(
     path: Path, *, hasher: Any = None, warnings: list[str] | None = None
 ) -> Corpus:
-    """BEIR ``corpus.jsonl`` (or ``corpus.jsonl.gz``) read through ``datasets`` into
-    memory-mapped Arrow.
+    """BEIR ``corpus.jsonl`` (or ``corpus.jsonl.gz``) read into memory-mapped Arrow.
 
     The file is hashed first (``hasher``, a ``hashlib`` object, receives the file name and
-    bytes, so a caller can continue it into a collection fingerprint) and ``datasets``' cache
-    entry is named after that hash: an edit that keeps size and mtime still gives a new Arrow
-    table. Duplicate document ids are refused (they would be indexed twice); documents
+    bytes, so a caller can continue it into a collection fingerprint) and the Arrow copy is
+    named after that hash: an edit that keeps size and mtime still gives a new Arrow table.
+
+    An id is the text the file spells: ``"_id": 1000`` is ``"1000"``, ``1e3`` is ``"1e3"``.
+    Arrow's JSON reader with a fixed schema reads the usual corpus (:func:`_read_corpus_arrow`);
+    anything it cannot read as written (float ids, mixed ids, a bad line) goes to
+    :func:`_read_corpus_exact`, which keeps number tokens as text and names the first bad line.
+    Duplicate ids and ids a run file cannot carry (:func:`check_id`) are refused; documents
     without ``text`` (missing or null) are counted in ``warnings`` and indexed by title."""
-    import datasets
     import pyarrow.compute as pc
 
     if not path.is_file():
@@ -538,40 +682,20 @@ def load_corpus_jsonl(
     h = hasher if hasher is not None else hashlib.sha256()
     stat = _stat(path)
     h.update(path.name.encode())
-    _scan(path, h)
-    # datasets' own bars for a local file conversion are noise next to evalkit's.
-    datasets.disable_progress_bars()
-    with _quiet_datasets():
-        try:
-            # No fixed schema: BEIR files carry extra fields (``metadata``) and numeric ids.
-            ds = datasets.load_dataset(
-                "json",
-                name=f"evalkit-{h.copy().hexdigest()[:16]}",
-                data_files=str(path),
-                split="train",
-            )
-        except Exception as e:  # datasets raises many types for bad json
-            # Only now read the file line by line, to name the first bad line (a Python pass
-            # over every line of a large corpus on every run would cost minutes).
-            _read_jsonl_checked(path, ("_id",))
-            raise DataError(f"{path}: cannot read corpus ({type(e).__name__}: {e})") from None
+    lines = _scan(path, h)
+    key = h.copy().hexdigest()[:16]
+    ds = _read_corpus_arrow(path, key, lines)
     if _stat(path) != stat:
         raise DataError(f"{path}: changed while it was being read; run again")
+    if ds is None:
+        ds = _read_corpus_exact(path, key)
+    checked = _checked_marker(ds)
+    known_good = checked is not None and checked.is_file()
     if len(ds) == 0:
         raise DataError(f"{path}: the corpus is empty")
-    if "_id" not in ds.column_names or ds.with_format("arrow")[:]["_id"].null_count:
-        _read_jsonl_checked(path, ("_id",))  # names the line without an id
-    if "text" not in ds.column_names:
-        raise DataError(f"{path}: corpus records have no 'text' field")
-    # The Arrow cache folder is named after the content hash, so a check passed once needs
-    # no repeating for the same bytes (it costs ~1 s per million ids).
-    checked = (
-        Path(ds.cache_files[0]["filename"]).with_name("evalkit-unique-ids-v1")
-        if ds.cache_files
-        else None
-    )
-    ds = ds.select_columns([c for c in ("_id", "title", "text") if c in ds.column_names])
     table = ds.with_format("arrow")[:]
+    if table.column("text").null_count == len(table):
+        raise DataError(f"{path}: corpus records have no 'text' field")
     if table.column("text").null_count:
         no_text = table.filter(pc.is_null(table.column("text"))).column("_id")[:3].to_pylist()
         _warn(
@@ -580,23 +704,135 @@ def load_corpus_jsonl(
             f"(missing or null) and are indexed by title alone "
             f"(e.g. {_examples([str(i) for i in no_text])})",
         )
-    odd = [c for c in ds.column_names if ds.features[c] != datasets.Value("string")]
-    if odd:
-        # Numeric or mixed-type ids: convert the decoded Python values (an Arrow cast of a
-        # mixed column would give JSON text such as '"d1"').
-        features = datasets.Features({c: datasets.Value("string") for c in ds.column_names})
-        ds = ds.map(
-            lambda b: {c: ["" if v is None else str(v) for v in b[c]] for c in odd},
-            batched=True,
-            features=features,
-            desc="normalising ids",
-        )
-    if checked is None or not checked.is_file():
+    if not known_good:
         _refuse_duplicate_ids(ds, path)
         if checked is not None:
             with contextlib.suppress(OSError):  # a read-only cache only costs the re-check
-                checked.write_text("document ids checked unique by evalkit\n")
+                checked.write_text("document ids checked (unique, carriable) by evalkit\n")
     return Corpus(ds)
+
+
+def _checked_marker(ds: Any) -> Path | None:
+    """The file that records that the ids of ``ds``'s (content-named) cache file passed."""
+    return Path(ds.cache_files[0]["filename"] + ".evalkit-ids-v2") if ds.cache_files else None
+
+
+def _corpus_file(key: str, kind: str) -> Path:
+    """Where the Arrow copy of the corpus with content hash ``key`` is kept."""
+    import datasets
+
+    return Path(datasets.config.HF_DATASETS_CACHE) / "evalkit-corpora" / f"{key}-{kind}.arrow"
+
+
+def _read_corpus_arrow(path: Path, key: str, lines: int) -> Any | None:
+    """The corpus through Arrow's (multi-threaded) JSON reader with a fixed schema, written
+    once to an Arrow file named after the content hash and memory-mapped; ``None`` when the
+    file is not provably read as written, and the exact reader must read it.
+
+    The schema is what makes it exact: Arrow refuses a value that does not fit it instead of
+    converting it (``datasets`` infers types from the first 10 MB and casts every later chunk
+    to them, so a float id there would silently become ``"1000"``). ``_id`` is tried as
+    strings, then as int64 (decimal-exact; a float token, an integer past 2^63 or a string
+    fails; ``0`` is refused as it may have been spelled ``-0``); ``title`` and ``text`` as
+    strings or null. Also required: one row per line (no line skipped, split or merged) and
+    every id one :func:`check_id` takes."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as paj
+
+    out = _corpus_file(key, "arrow-v1")
+    if out.is_file():
+        return datasets.Dataset.from_file(str(out))
+    schema = pa.schema([(c, pa.string()) for c in _READ_FIELDS])
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"{out.parent}: cannot write the corpus' Arrow copy ({e})") from None
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    for id_type in (pa.string(), pa.int64()):
+        parse = paj.ParseOptions(
+            explicit_schema=pa.schema([("_id", id_type), *list(schema)[1:]]),
+            unexpected_field_behavior="ignore",  # extra fields (metadata) of any kind
+        )
+        rows = 0
+        try:
+            source = (
+                pa.CompressedInputStream(pa.OSFile(str(path)), "gzip")
+                if path.suffix == ".gz"
+                else pa.OSFile(str(path))
+            )
+            with (
+                source,
+                pa.OSFile(str(tmp), "wb") as sink,
+                pa.ipc.new_stream(sink, schema) as writer,
+            ):
+                reader = paj.open_json(
+                    source, read_options=paj.ReadOptions(block_size=16 << 20), parse_options=parse
+                )
+                for batch in reader:
+                    ids = batch.column(0)
+                    if ids.null_count:
+                        raise ValueError("an id is missing or null")
+                    if id_type == pa.int64():
+                        if pc.any(pc.equal(ids, 0)).as_py():
+                            raise ValueError("0 may have been written -0")
+                        ids = ids.cast(pa.string())
+                    elif pc.any(bad_id_mask(ids)).as_py():
+                        raise ValueError("an id a run file cannot carry")
+                    rows += len(batch)
+                    writer.write_batch(
+                        pa.record_batch([ids, batch.column(1), batch.column(2)], schema=schema)
+                    )
+            if rows != lines:
+                raise ValueError("rows and lines differ")
+            os.replace(tmp, out)
+            return datasets.Dataset.from_file(str(out))
+        except (pa.ArrowException, ValueError, OSError, EOFError):
+            continue  # the exact reader reads it, naming the first bad line if any
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return None
+
+
+def _read_corpus_exact(path: Path, key: str) -> Any:
+    """The corpus read line by line with numbers kept as their token text, written once to
+    an Arrow file in ``datasets``' cache (named after the content hash ``key``) and
+    memory-mapped. The first record that cannot be read as written raises
+    :class:`DataError` naming ``file:line``."""
+    import datasets
+    import pyarrow as pa
+
+    out = _corpus_file(key, "exact-v1")
+    if out.is_file():
+        return datasets.Dataset.from_file(str(out))
+    schema = pa.schema([(c, pa.string()) for c in _READ_FIELDS])
+    cols: dict[str, list[str | None]] = {c: [] for c in _READ_FIELDS}
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    except OSError as e:
+        raise DataError(f"{out.parent}: cannot write the corpus' Arrow copy ({e})") from None
+    try:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            for lineno, rec in iter_jsonl(path, exact=True):
+                where = f"{path}:{lineno}"
+                cols["_id"].append(json_id(rec, where, "document id"))
+                cols["title"].append(json_text(rec, "title", where))
+                cols["text"].append(json_text(rec, "text", where))
+                if len(cols["_id"]) == 10_000:
+                    writer.write_batch(pa.record_batch(cols, schema=schema))
+                    cols = {c: [] for c in _READ_FIELDS}
+            if cols["_id"]:
+                writer.write_batch(pa.record_batch(cols, schema=schema))
+        os.replace(tmp, out)
+    except OSError as e:
+        raise DataError(f"{out.parent}: cannot write the corpus' Arrow copy ({e})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return datasets.Dataset.from_file(str(out))
 
 
 def _stat(path: Path) -> tuple[int, int]:
@@ -614,12 +850,19 @@ def _refuse_duplicate_ids(ds: Any, path: Path) -> None:
         return
     counts = pc.value_counts(ids)
     dups = counts.filter(pc.greater(counts.field("counts"), 1))
-    doc_id = dups[0]["values"].as_py()
-    lines = [n for n, rec in iter_jsonl(path) if str(rec.get("_id")) == doc_id][:2]
-    where = f"{path}:{lines[1]}" if len(lines) == 2 else str(path)
-    also = f" (first at line {lines[0]})" if len(lines) == 2 else ""
+    repeated = set(dups.field("values").to_pylist())
     more = f"; {len(dups)} ids occur more than once" if len(dups) > 1 else ""
-    raise DataError(f"{where}: duplicate document id {doc_id!r}{also}{more}")
+    first: dict[str, int] = {}
+    for n, rec in iter_jsonl(path, exact=True):  # the earliest line that repeats an id
+        doc_id = rec.get("_id")
+        if isinstance(doc_id, str) and doc_id in repeated:
+            if doc_id in first:
+                raise DataError(
+                    f"{path}:{n}: duplicate document id {str(doc_id)!r} (first at line "
+                    f"{first[doc_id]}){more}"
+                )
+            first[doc_id] = n
+    raise DataError(f"{path}: duplicate document id {sorted(repeated)[0]!r}{more}")
 
 
 def beir_file(folder: Path, name: str) -> Path | None:

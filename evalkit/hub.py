@@ -64,8 +64,12 @@ from evalkit.data import (
     Collection,
     Corpus,
     Qrels,
+    _lines,
+    bad_id_mask,
+    check_id,
     collection_warnings,
     is_beir_dir,
+    iter_jsonl,
     load_beir_dir,
     parse_grade,
 )
@@ -337,16 +341,199 @@ def _cache_dirs() -> str:
 
 
 def load_config(path: str, config: str | None, revision: str | None) -> Any:
-    """``load_dataset(path, config)`` as a DatasetDict; a missing config raises ``_NoConfig``."""
+    """``load_dataset(path, config)`` as a DatasetDict; a missing config raises ``_NoConfig``.
+
+    JSON files whose columns ``datasets`` could only type by rounding (a float among integer
+    ids, an integer above 2^63, mixed strings and numbers) are read again with every number
+    kept as the text the file spells (:func:`_reread_json`)."""
     import datasets
 
     try:
-        return datasets.load_dataset(path, config, revision=revision)
-    except ValueError as e:
+        dd = datasets.load_dataset(path, config, revision=revision)
+    except Exception as e:
         # datasets: "BuilderConfig 'x' not found. Available: [...]"
-        if "BuilderConfig" in str(e) and "not found" in str(e):
+        if isinstance(e, ValueError) and "BuilderConfig" in str(e) and "not found" in str(e):
             raise _NoConfig(f"{path}: no config {config!r} ({_one_line(e, 160)})") from None
-        raise
+        if _is_unavailable(e):
+            raise
+        dd = _reread_config(path, config, revision)  # e.g. ujson: "Value is too small"
+        if dd is None:
+            raise
+        return dd
+    # CSV/TSV goes through pandas, whose typing is never the text ("0042" -> 42): always
+    # read again. JSON when the typing could not be exact, or when the files do not all fit
+    # the schema datasets inferred from their first 10 MB (it casts later chunks to it, and a
+    # chunk of mixed ids comes back as JSON text: '"d1"').
+    if all(
+        ds.info.builder_name != "csv"
+        and _exact(ds.features)
+        and not _has_int_zero(ds)
+        and (ds.info.builder_name != "json" or _json_fits(ds, _data_files(path, config, revision)))
+        for ds in dd.values()
+    ):
+        return dd
+    return _reread_config(path, config, revision) or dd
+
+
+def _data_files(path: str, config: str | None, revision: str | None) -> list[str] | None:
+    """The files behind a config (all splits), or None when datasets cannot say."""
+    import datasets
+
+    try:
+        builder = datasets.load_dataset_builder(path, config, revision=revision)
+    except Exception:  # noqa: BLE001 -- cannot tell: the caller reads again, exactly
+        return None
+    return [str(f) for fs in dict(builder.config.data_files or {}).values() for f in fs]
+
+
+def _json_fits(ds: Any, data_files: list[str] | None) -> bool:
+    """Whether every record of the JSON ``data_files`` behind ``ds`` fits ``ds``'s schema as
+    it is, by Arrow's reader with that schema fixed (it refuses a value of another type
+    instead of converting it). Remembered per cache file (named by datasets after the copy's
+    version); files that are not local (Hub downloads) are taken as read."""
+    import pyarrow as pa
+    import pyarrow.json as paj
+
+    if data_files is None:
+        return False
+    marker = Path(ds.cache_files[0]["filename"] + ".evalkit-fits-v1") if ds.cache_files else None
+    if marker is not None and marker.is_file():
+        return True
+    files = [Path(f) for f in data_files]
+    if not all(f.is_file() for f in files):
+        return True
+    parse = paj.ParseOptions(
+        explicit_schema=ds.features.arrow_schema, unexpected_field_behavior="error"
+    )
+    for f in files:
+        if f.suffix not in (".json", ".jsonl", ".gz"):
+            return False
+        try:
+            source = (
+                pa.CompressedInputStream(pa.OSFile(str(f)), "gzip")
+                if f.suffix == ".gz"
+                else pa.OSFile(str(f))
+            )
+            with source:
+                reader = paj.open_json(
+                    source, read_options=paj.ReadOptions(block_size=16 << 20), parse_options=parse
+                )
+                for _ in reader:
+                    pass
+        except (pa.ArrowException, OSError, EOFError, ValueError):
+            return False
+    if marker is not None:
+        with contextlib.suppress(OSError):
+            marker.write_text("every record fits the inferred schema (evalkit)\n")
+    return True
+
+
+def _has_int_zero(ds: Any) -> bool:
+    """An integer column holding 0, which JSON may have spelled ``-0`` (read again, rarely)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = ds.with_format("arrow")[:]
+    return any(
+        pa.types.is_integer(col.type) and pc.any(pc.equal(col, 0)).as_py() for col in table.columns
+    )
+
+
+def _reread_config(path: str, config: str | None, revision: str | None) -> Any | None:
+    """The config read again by :func:`_reread_json` when it is local JSON Lines, else None."""
+    import datasets
+
+    try:
+        builder = datasets.load_dataset_builder(path, config, revision=revision)
+    except Exception:  # noqa: BLE001 -- the load's own error is the one to report
+        return None
+    files = dict(builder.config.data_files or {})
+    if builder.name == "csv":
+        sep = builder.config.delimiter or builder.config.sep or ","
+        return _reread_csv(files, sep, builder.config.quotechar or '"')
+    return _reread_json(builder.name, files)
+
+
+def _reread_csv(data_files: dict[str, Any], sep: str, quotechar: str) -> Any | None:
+    """A DatasetDict of CSV/TSV files (header line first) with every cell as its text,
+    quotes removed as beir's ``csv.reader`` removes them; ``None`` unless the files are local.
+    A row of the wrong width raises :class:`DataError` naming ``file:line``."""
+    import csv
+
+    import datasets
+    import pyarrow as pa
+
+    out = {}
+    for split, files in data_files.items():
+        paths = [Path(f) for f in files]
+        if not all(p.is_file() for p in paths):
+            return None
+        header: list[str] | None = None
+        columns: list[list[str]] = []
+        for p in paths:
+            numbered = list(_lines(p))  # UTF-8 checked, file:line on a bad byte
+            rows = csv.reader((line for _, line in numbered), delimiter=sep, quotechar=quotechar)
+            for (lineno, _), row in zip(numbered, rows):
+                if header is None:
+                    header, columns = row, [[] for _ in row]
+                    continue
+                if not row or row == header:  # blank lines; each file repeats the header
+                    continue
+                if len(row) != len(header):
+                    raise DataError(
+                        f"{p}:{lineno}: expected {len(header)} columns ({', '.join(header)}), "
+                        f"got {len(row)}"
+                    )
+                for col, value in zip(columns, row):
+                    col.append(value)
+        if header is None:
+            return None
+        table = pa.table({name: pa.array(col, pa.string()) for name, col in zip(header, columns)})
+        out[split] = datasets.Dataset(table)
+    return datasets.DatasetDict(out)
+
+
+_EXACT_DTYPES = {
+    "string", "large_string", "bool", "null",
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+}  # fmt: skip
+
+
+def _exact(feature: Any) -> bool:
+    """Whether every value of ``feature`` is what the file holds: strings, integers (decimal
+    exact), booleans, and lists or structs of them; not floats, not ``datasets``' JSON-text
+    columns (mixed types), whose strings keep their quotes."""
+    from datasets import LargeList, List, Value
+
+    if isinstance(feature, dict):
+        return all(_exact(f) for f in feature.values())
+    if isinstance(feature, (List, LargeList)):
+        return _exact(feature.feature)
+    return isinstance(feature, Value) and feature.dtype in _EXACT_DTYPES
+
+
+def _reread_json(builder: str, data_files: dict[str, Any]) -> Any | None:
+    """A DatasetDict read from local JSON Lines ``data_files`` ({split: paths}) with numbers
+    as their token text (``1000``, ``1e3``); a bad line raises :class:`DataError` naming it.
+    ``None`` for anything else (Parquet, remote files, fields of mixed kinds): the id readers
+    then refuse a float or mixed id column rather than guess its digits."""
+    import datasets
+    import pyarrow as pa
+
+    if builder != "json" or not data_files:
+        return None
+    out = {}
+    for split, files in data_files.items():
+        paths = [Path(f) for f in files]
+        if not all(p.is_file() for p in paths):
+            return None
+        rows = [rec for p in paths for _, rec in iter_jsonl(p, exact=True)]
+        try:
+            table = pa.Table.from_pylist(rows)
+        except (pa.ArrowException, TypeError, ValueError):
+            return None
+        out[split] = datasets.Dataset(table)
+    return datasets.DatasetDict(out)
 
 
 def load_first_config(path: str, configs: list[str], revision: str | None) -> tuple[str, Any]:
@@ -364,6 +551,34 @@ def pick_split(dd: Any, split: str, where: str) -> Any:
     if len(dd) == 1:
         return next(iter(dd.values()))
     raise DataError(f"{where}: no split {split!r} (has {', '.join(dd)})")
+
+
+def _id_strings(values: Any, feature: Any, where: str, col: str) -> Any:
+    """An Arrow id column as strings exactly as stored: strings as they are, integers as
+    their decimal digits. A float column (``1000.0`` may have been ``1000`` or ``1e3``), a
+    column of JSON text or nulls, and an id :func:`~evalkit.data.check_id` refuses raise
+    :class:`DataError` naming the column and row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from datasets import Value
+
+    dtype = feature.dtype if isinstance(feature, Value) else None
+    if dtype in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"):
+        values = values.cast(pa.string())
+    elif dtype not in ("string", "large_string"):
+        kind = dtype or type(feature).__name__.lower()
+        raise DataError(
+            f"{where}: column {col!r} holds {kind} values; an id must be a string or an "
+            "integer (a float does not keep the digits the source wrote)"
+        )
+    bad = bad_id_mask(values)
+    if pc.any(bad).as_py():
+        row = pc.index(bad, True).as_py()
+        value = values[row].as_py()
+        if value is None:
+            raise DataError(f"{where}: row {row + 1}: column {col!r} has no id (null)")
+        check_id(value, f"{where}: row {row + 1}", f"{col!r}")
+    return values
 
 
 def _string_col(ds: Any, col: str) -> Any:
@@ -398,7 +613,9 @@ def arrow_corpus(
     if title_col and title_col in cols:
         renames[title_col] = "title"
     ds = ds.rename_columns({k: v for k, v in renames.items() if k != v})
-    ds = _string_col(ds, "_id")
+    ids = ds.with_format("arrow").select_columns(["_id"])[:]["_id"]
+    _id_strings(ids, ds.features["_id"], where, id_col)  # refuses floats and bad ids
+    ds = _string_col(ds, "_id")  # integers: Arrow's cast, decimal exact
     if "title" in ds.column_names:
         ds = _string_col(ds, "title")
     ds = _string_col(ds, "text")
@@ -409,24 +626,32 @@ def _fp(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
 
 
-def _columns(ds: Any, names: list[str], where: str) -> dict[str, list[Any]]:
-    """Small tables (queries, qrels) as Python lists, read column-wise from Arrow."""
+def _columns(
+    ds: Any, names: list[str], where: str, ids: tuple[str, ...] = ()
+) -> dict[str, list[Any]]:
+    """Small tables (queries, qrels) as Python lists, read column-wise from Arrow; the
+    ``ids`` columns as exact strings (:func:`_id_strings`)."""
     missing = [n for n in names if n not in ds.column_names]
     if missing:
         raise DataError(f"{where}: no column(s) {missing} (columns: {', '.join(ds.column_names)})")
     table = ds.select_columns(names).with_format("arrow")[:]
-    return {n: table.column(n).to_pylist() for n in names}
+    return {
+        n: (
+            _id_strings(table.column(n), ds.features[n], where, n) if n in ids else table.column(n)
+        ).to_pylist()
+        for n in names
+    }
 
 
 def qrels_from(
     ds: Any, where: str, q: str = "query-id", d: str = "corpus-id", s: str = "score"
 ) -> Qrels:
-    cols = _columns(ds, [q, d, s], where)
+    cols = _columns(ds, [q, d, s], where, ids=(q, d))
     qrels: Qrels = {}
     for qid, did, grade in zip(cols[q], cols[d], cols[s]):
         # mteb casts scores to int32; a grade beyond it would zero pytrec_eval's scores.
         g = parse_grade(grade, f"{where}: judgement ({qid}, {did})")
-        qrels.setdefault(str(qid), {})[str(did)] = g
+        qrels.setdefault(qid, {})[did] = g
     return qrels
 
 
@@ -434,8 +659,8 @@ def queries_from(
     ds: Any, where: str, id_col: str | None = None, text_col: str = "text"
 ) -> dict[str, str]:
     id_col = id_col or ("_id" if "_id" in ds.column_names else "id")
-    cols = _columns(ds, [id_col, text_col], where)
-    return {str(i): "" if t is None else str(t) for i, t in zip(cols[id_col], cols[text_col])}
+    cols = _columns(ds, [id_col, text_col], where, ids=(id_col,))
+    return {i: "" if t is None else str(t) for i, t in zip(cols[id_col], cols[text_col])}
 
 
 def _judged_only(queries: dict[str, str], qrels: Qrels) -> dict[str, str]:
@@ -536,29 +761,29 @@ def read_beir_hub(
 def _read_tsv_pairs(path: Path) -> dict[str, str]:
     """MIRACL topics: ``qid<TAB>query`` per line, no header."""
     out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            if "\t" not in line:
-                raise DataError(f"{path}:{lineno}: expected 'query id<TAB>query text'")
-            qid, text = line.split("\t", 1)
-            out[qid.strip()] = text
+    for lineno, line in _lines(path):  # UTF-8 checked, naming file:line
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise DataError(f"{path}:{lineno}: expected 'query id<TAB>query text'")
+        qid, text = line.split("\t", 1)
+        out[check_id(qid.strip(), f"{path}:{lineno}", "query id")] = text
     return out
 
 
 def _read_trec_qrels(path: Path) -> Qrels:
     """TREC qrels: ``qid Q0 docid grade`` (tab or space separated)."""
     qrels: Qrels = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 4 or not re.fullmatch(r"-?\d+", parts[3]):
-                raise DataError(f"{path}:{lineno}: expected 'query-id Q0 doc-id grade'")
-            qrels.setdefault(parts[0], {})[parts[2]] = parse_grade(parts[3], f"{path}:{lineno}")
+    for lineno, line in _lines(path):  # UTF-8 checked, naming file:line
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 4 or not re.fullmatch(r"-?[0-9]+", parts[3]):
+            raise DataError(f"{path}:{lineno}: expected 'query-id Q0 doc-id grade'")
+        qid = check_id(parts[0], f"{path}:{lineno}", "query id")
+        did = check_id(parts[2], f"{path}:{lineno}", "document id")
+        qrels.setdefault(qid, {})[did] = parse_grade(parts[3], f"{path}:{lineno}")
     return qrels
 
 
@@ -585,9 +810,17 @@ def read_miracl(
     files = sorted(str(p) for p in (croot / cdir).glob("docs-*.jsonl*"))
     if not files:
         raise DataError(f"{croot / cdir}: no docs-*.jsonl.gz files (a copy of {corpus_id})")
-    features = datasets.Features({k: datasets.Value("string") for k in ("docid", "title", "text")})
-    ds = datasets.load_dataset("json", data_files=files, split="train", features=features)
-    corpus = arrow_corpus(ds, id_col="docid", where=str(croot / cdir))
+    # No string Features: datasets would only cast what pyarrow inferred (1e3 -> "1000.0").
+    try:
+        dd = datasets.load_dataset("json", data_files={"train": files})
+    except Exception:
+        dd = _reread_json("json", {"train": files})
+        if dd is None:
+            raise
+    ds = dd["train"]
+    if not _exact(ds.features) or _has_int_zero(ds) or not _json_fits(ds, files):
+        dd = _reread_json("json", {"train": files}) or dd
+    corpus = arrow_corpus(dd["train"], id_col="docid", where=str(croot / cdir))
     return _collection(
         spec,
         language,
@@ -616,14 +849,18 @@ def read_mldr(src: Source, spec: DatasetSpec, language: str | None, locator: Loc
     # Positive doc ids straight from the Arrow list<struct<docid, text>> column, so the
     # passage texts inside it are never turned into Python strings.
     table = qds.select_columns(["query_id", "positive_passages"]).with_format("arrow")[:]
-    qids = table.column("query_id").to_pylist()
+    qids = _columns(qds, ["query_id"], where, ids=("query_id",))["query_id"]
+    passages = qds.features["positive_passages"]
+    docid_feature = getattr(passages, "feature", {})
+    docid_feature = docid_feature.get("docid") if isinstance(docid_feature, dict) else None
     qrels: Qrels = {}
     offset = 0
     for chunk in table.column("positive_passages").chunks:
         parents = pc.list_parent_indices(chunk).to_pylist()
-        docids = pc.struct_field(pc.list_flatten(chunk), "docid").to_pylist()
+        docids = pc.struct_field(pc.list_flatten(chunk), "docid")
+        docids = _id_strings(docids, docid_feature, where, "positive_passages.docid").to_pylist()
         for parent, did in zip(parents, docids):
-            qrels.setdefault(str(qids[offset + parent]), {})[str(did)] = 1
+            qrels.setdefault(qids[offset + parent], {})[did] = 1
         offset += len(chunk)
     ccfg = f"corpus-{language}"
     cds = pick_split(load_config(path, ccfg, rev), "corpus", f"{path} [{ccfg}]")
@@ -641,10 +878,10 @@ def read_syntec(
     text_col = "content" if "content" in docs.column_names else "text"
     corpus = arrow_corpus(docs, id_col="id", text_col=text_col, where=f"{path} [documents]")
     qds = pick_split(load_config(path, "queries", rev), spec.split, f"{path} [queries]")
-    cols = _columns(qds, ["Question", "Article"], f"{path} [queries]")
+    cols = _columns(qds, ["Question", "Article"], f"{path} [queries]", ids=("Article",))
     # mteb: query id = row number, one relevant article per query.
     queries = {str(i): str(q) for i, q in enumerate(cols["Question"])}
-    qrels: Qrels = {str(i): {str(a): 1} for i, a in enumerate(cols["Article"])}
+    qrels: Qrels = {str(i): {a: 1} for i, a in enumerate(cols["Article"])}
     return _collection(spec, language, corpus, queries, qrels, src, locator)
 
 

@@ -213,6 +213,111 @@ def test_repeated_judgement_is_a_counted_warning(tmp_path: Path) -> None:
     ]
 
 
+# --------------------------------------------------------------------------------------------
+# 5. Ids: the text the file spells, and only ids a run file can carry
+
+
+def _write_lines(root: Path, corpus: list[str], queries: list[str], qrels: list[str]) -> Path:
+    """A BEIR folder written verbatim, so number tokens stay as spelled."""
+    (root / "qrels").mkdir(parents=True, exist_ok=True)
+    (root / "corpus.jsonl").write_text("".join(x + "\n" for x in corpus), encoding="utf-8")
+    (root / "queries.jsonl").write_text("".join(x + "\n" for x in queries), encoding="utf-8")
+    (root / "qrels" / "test.tsv").write_text("".join(x + "\n" for x in qrels), encoding="utf-8")
+    return root
+
+
+BIG = "18446744073709551617"  # above 2^64: a float would round it
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        "1.5",  # one float among integers: datasets types the column float64 ("1000.0")
+        BIG,  # an integer above 2^63: float64 again, rounded
+        "1e3",
+        '"d-str"',  # strings and numbers mixed: datasets keeps JSON text with its quotes
+    ],
+)
+def test_numeric_corpus_ids_are_the_text_the_file_spells(tmp_path: Path, odd: str) -> None:
+    corpus = [
+        '{"_id": 1000, "title": "A", "text": "first"}',
+        '{"_id": 7, "title": "B", "text": "second"}',
+        f'{{"_id": {odd}, "title": "C", "text": "third"}}',
+    ]
+    queries = ['{"_id": 1, "text": "one"}', '{"_id": 2.0, "text": "two"}']
+    want = json.loads(odd) if odd.startswith('"') else odd
+    qrels = ["1\t1000\t1", f"2.0\t{want}\t2", "2.0\t7\t0"]
+    coll = load_beir_dir(_write_lines(tmp_path / "c", corpus, queries, qrels))
+    assert coll.corpus.ids == ["1000", "7", want]
+    assert coll.queries == {"1": "one", "2.0": "two"}
+    assert coll.qrels == {"1": {"1000": 1}, "2.0": {want: 2, "7": 0}}
+    assert coll.warnings == []  # every judgement matches: the score can be trusted
+    assert str(coll.corpus.id_array().type) == "string"
+
+
+def test_numeric_id_after_the_first_10_mb_keeps_its_text(tmp_path: Path) -> None:
+    # datasets types a JSON file by its first 10 MB and casts later chunks to that: a float
+    # id further down became "1000" (string column, float value), a judgement of "1000.0"
+    # then matched nothing. Arrow's reader with a fixed schema refuses instead of casting.
+    body = "x" * 10_000
+    corpus = [f'{{"_id": "d{i}", "text": "{body}"}}' for i in range(1100)]
+    corpus.append('{"_id": 1e3, "text": "late"}')
+    root = _write_lines(tmp_path / "c", corpus, ['{"_id": "q", "text": "t"}'], ["q\t1e3\t1"])
+    assert (root / "corpus.jsonl").stat().st_size > 10 << 20
+    coll = load_beir_dir(root)
+    assert coll.corpus.ids == [f"d{i}" for i in range(1100)] + ["1e3"]
+    assert coll.warnings == []
+
+
+@pytest.mark.parametrize("value", ["null", "true", "[1]", '{"a": 1}'])
+@pytest.mark.parametrize("rel", ["corpus.jsonl", "queries.jsonl"])
+def test_id_that_is_not_a_string_or_number_is_refused_with_line(
+    tmp_path: Path, rel: str, value: str
+) -> None:
+    corpus = ['{"_id": "d1", "text": "a"}', '{"_id": "d2", "text": "b"}']
+    queries = ['{"_id": "q1", "text": "a"}', '{"_id": "q2", "text": "b"}']
+    lines = {"corpus.jsonl": corpus, "queries.jsonl": queries}[rel]
+    lines[1] = lines[1].replace(f'"{lines[1][9:11]}"', value)
+    root = _write_lines(tmp_path / "c", corpus, queries, ["q1\td1\t1"])
+    with pytest.raises(DataError, match=rf"{rel}:2: '_id' is "):
+        load_beir_dir(root)
+
+
+BAD_IDS = ["d 1", "", "d\t1", "d\n1", "d\u00a01", "d\u00001", "d\u20281", " d1", "d1\r"]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+@pytest.mark.parametrize("rel", ["corpus.jsonl", "queries.jsonl", "qrels/test.tsv"])
+def test_id_a_run_file_cannot_carry_is_refused_with_line(
+    tmp_path: Path, rel: str, bad: str
+) -> None:
+    # A TREC run line is split on whitespace: such an id would shift the columns trec_eval
+    # reads (and an empty one drops one), so --save-run could not write it faithfully.
+    corpus = [{"_id": "d0", "text": "a"}, {"_id": "d1", "text": "b"}]
+    queries = [{"_id": "q0", "text": "a"}, {"_id": "q1", "text": "b"}]
+    qrels = ["q0\td0\t1", "q1\td1\t1"]
+    if rel == "corpus.jsonl":
+        corpus[1]["_id"] = bad
+    elif rel == "queries.jsonl":
+        queries[1]["_id"] = bad
+    elif "\n" in bad or "\t" in bad:
+        pytest.skip("a line break ends a TSV line; a tab is a 4th column (refused as such)")
+    else:
+        qrels[1] = f"q1\t{bad}\t1"
+    root = _write_lines(
+        tmp_path / "c", [json.dumps(d) for d in corpus], [json.dumps(q) for q in queries], qrels
+    )
+    with pytest.raises(DataError, match=rf"{rel}:2: (empty \w+ id|\w+ id .* contains U\+)"):
+        load_beir_dir(root)
+
+
+def test_trailing_tab_in_a_qrels_line_is_not_a_silent_empty_column(tmp_path: Path) -> None:
+    root = write_beir(tmp_path / "c")
+    (root / "qrels" / "test.tsv").write_text("q1\t\t1\n")
+    with pytest.raises(DataError, match=r"test.tsv:1: empty document id"):
+        load_beir_dir(root)
+
+
 def test_clean_collection_has_no_warnings(beir_dir: Path) -> None:
     coll = load_beir_dir(beir_dir)
     # The fixture judges q3 against a document whose id is the query's: present in the corpus.

@@ -38,10 +38,28 @@ def test_corpus_rows_lengths_and_ids(beir_dir: Path) -> None:
     assert corpus.id_array().take(np.array([1, 6])).to_pylist() == ["d2", "7"]
 
 
-def test_doc_text_joins_like_mteb_and_beir() -> None:
-    assert doc_text({"title": " Paris ", "text": "is big. "}) == "Paris is big."
-    assert doc_text({"title": "", "text": " only text "}) == "only text"
-    assert doc_text({"text": "x"}) == "x"
+DOCS = [
+    {"title": "Paris ", "text": "is big. "},  # a title ending in a space keeps it
+    {"title": " Paris ", "text": " is big"},
+    {"title": "", "text": " only text "},
+    {"title": "   ", "text": " blank title "},
+    {"title": "T", "text": ""},
+    {"title": "a\tb", "text": "\nc\u00a0"},
+]
+
+
+def test_doc_text_is_the_string_mteb_and_beir_encode() -> None:
+    # The peers' own code, installed: mteb 2.x builds the corpus string in _corpus_to_dict,
+    # beir's models in extract_corpus_sentences. Title and text are joined, then stripped.
+    from beir.retrieval.models.util import extract_corpus_sentences
+    from mteb._create_dataloaders import _corpus_to_dict
+
+    for doc in DOCS:
+        mteb_text = _corpus_to_dict({"id": "d", **doc})["text"]
+        assert doc_text(doc) == mteb_text, doc
+        assert extract_corpus_sentences([doc], sep=" ") == [mteb_text]
+    assert doc_text({"title": "Paris ", "text": "is big. "}) == "Paris  is big."
+    assert doc_text({"text": " x "}) == "x"
 
 
 def test_malformed_corpus_line_names_file_and_line(tmp_path: Path) -> None:
@@ -118,3 +136,33 @@ def test_corpus_line_without_id_names_line(tmp_path: Path) -> None:
         f.write('{"title": "t", "text": "no id here"}\n')
     with pytest.raises(DataError, match=r"corpus.jsonl:3: missing field '_id'"):
         load_beir_dir(root)
+
+
+@pytest.mark.parametrize(
+    "lines,ids,exact",
+    [
+        (['{"_id": "d1", "text": "a"}', '{"_id": "d2", "text": "b"}', ""], ["d1", "d2"], False),
+        (
+            ['{"_id": 1, "text": "a"}', '{"_id": 22, "title": null, "text": "b"}'],
+            ["1", "22"],
+            False,
+        ),
+        (['{"_id": 1, "text": "a"}', '{"_id": 2.0, "text": "b"}'], ["1", "2.0"], True),
+        (['{"_id": "d1", "text": "a"}', "", '{"_id": "d2", "text": "b"}'], ["d1", "d2"], True),
+    ],
+)
+def test_corpus_is_read_by_arrow_unless_it_cannot_be_read_as_written(
+    tmp_path: Path, lines: list[str], ids: list[str], exact: bool
+) -> None:
+    # Plain corpora (string or integer ids, trailing blank lines) take Arrow's fast JSON
+    # reader; a float id (or a blank line inside, where rows and lines cannot be matched)
+    # sends the file through evalkit's own line-by-line reader, which keeps token text.
+    root = tmp_path / "c"
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("\n".join(lines) + "\n")
+    (root / "queries.jsonl").write_text('{"_id": "q", "text": "x"}\n')
+    (root / "qrels" / "test.tsv").write_text("q\td1\t1\n")
+    coll = load_beir_dir(root)
+    files = [f["filename"] for f in coll.corpus.dataset.cache_files]
+    assert files and all(("-exact-v1.arrow" in f) == exact for f in files), files
+    assert coll.corpus.ids == ids

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import write_beir
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from evalkit import hub
 from evalkit.errors import DataError
@@ -515,3 +518,201 @@ def test_two_data_dirs_with_same_named_copies_are_not_confused(tmp_path: Path) -
     assert second.qrels == {"1": {"102": 2}}
     assert first.source["fingerprint"] != second.source["fingerprint"]
     assert a != b
+
+
+# ------------------------------------------------------------------------------------------
+# Ids are exactly what the repository holds (integrity #1): no float inference
+
+
+def _mteb_jsonl_repo(repo: Path, corpus: list[str], queries: list[str], qrels: list[str]) -> Path:
+    """An mteb-layout copy in JSON Lines, each line written verbatim (number tokens as given)."""
+    (repo / "qrels").mkdir(parents=True, exist_ok=True)
+    (repo / "corpus.jsonl").write_text("".join(x + "\n" for x in corpus), encoding="utf-8")
+    (repo / "queries.jsonl").write_text("".join(x + "\n" for x in queries), encoding="utf-8")
+    (repo / "qrels" / "test.jsonl").write_text("".join(x + "\n" for x in qrels), encoding="utf-8")
+    _readme(
+        repo,
+        {
+            "corpus": {"corpus": "corpus.jsonl"},
+            "queries": {"queries": "queries.jsonl"},
+            "default": {"test": "qrels/test.jsonl"},
+        },
+    )
+    return repo
+
+
+def test_mteb_jsonl_with_mixed_int_and_float_ids_keeps_the_written_text(tmp_path: Path) -> None:
+    # One float among integer ids makes datasets type the whole column as float64: 1000 would
+    # be "1000.0" and no judgement would match it. An integer above 2^63 would be rounded.
+    big = "18446744073709551617"
+    _mteb_jsonl_repo(
+        tmp_path / "scifact",
+        corpus=[
+            '{"_id": 1000, "title": "A", "text": "first"}',
+            '{"_id": 1.5, "title": "B", "text": "second"}',
+            f'{{"_id": {big}, "title": "C", "text": "third"}}',
+            '{"_id": 1e3, "title": "D", "text": "fourth"}',
+        ],
+        queries=['{"_id": 7, "text": "q seven"}', '{"_id": 8.0, "text": "q eight"}'],
+        qrels=[
+            '{"query-id": 7, "corpus-id": 1000, "score": 1}',
+            f'{{"query-id": 8.0, "corpus-id": {big}, "score": 2}}',
+            '{"query-id": 8.0, "corpus-id": 1.5, "score": 0}',
+        ],
+    )
+    coll = load(_task("beir", "scifact"), tmp_path)
+    assert sorted(_docs(coll)) == sorted(["1000", "1.5", big, "1e3"])
+    assert coll.queries == {"7": "q seven", "8.0": "q eight"}
+    assert coll.qrels == {"7": {"1000": 1}, "8.0": {big: 2, "1.5": 0}}
+    assert coll.warnings == []  # every judgement matches a document and a query
+
+
+def test_mteb_parquet_int64_ids_are_their_digits_and_float_ids_are_refused(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "scifact"
+    ids = [1000, 2**62 + 1, 7]
+    _parquet(
+        repo / "corpus" / "corpus.parquet",
+        pa.table({"_id": pa.array(ids, pa.int64()), "title": ["a", "b", "c"], "text": list("xyz")}),
+    )
+    _parquet(
+        repo / "queries" / "q.parquet", pa.table({"_id": pa.array([5], pa.int64()), "text": ["q"]})
+    )
+    _parquet(
+        repo / "qrels" / "test.parquet",
+        pa.table(
+            {
+                "query-id": pa.array([5], pa.int64()),
+                "corpus-id": pa.array([2**62 + 1], pa.int64()),
+                "score": pa.array([1], pa.int64()),
+            }
+        ),
+    )
+    _readme(
+        repo,
+        {
+            "corpus": {"corpus": "corpus/*.parquet"},
+            "queries": {"queries": "queries/*.parquet"},
+            "default": {"test": "qrels/*.parquet"},
+        },
+    )
+    coll = load(_task("beir", "scifact"), tmp_path)
+    assert sorted(_docs(coll)) == sorted(str(i) for i in ids)
+    assert coll.qrels == {"5": {str(2**62 + 1): 1}} and coll.queries == {"5": "q"}
+    # A float64 id column cannot say which digits were meant: refused, naming the column.
+    _parquet(
+        repo / "corpus" / "corpus.parquet",
+        pa.table(
+            {"_id": pa.array([1000.0, 2.0, 7.0]), "title": ["a", "b", "c"], "text": list("xyz")}
+        ),
+    )
+    with pytest.raises(DataError, match=r"column '_id' holds float64 values"):
+        load(_task("beir", "scifact"), tmp_path)
+
+
+@pytest.mark.parametrize("bad", ['"d 1"', '""', '"d\\t1"', "null"])
+def test_hub_id_a_run_file_cannot_carry_is_refused(tmp_path: Path, bad: str) -> None:
+    _mteb_jsonl_repo(
+        tmp_path / "scifact",
+        corpus=['{"_id": "d0", "text": "a"}', f'{{"_id": {bad}, "text": "b"}}'],
+        queries=['{"_id": "q1", "text": "q"}'],
+        qrels=['{"query-id": "q1", "corpus-id": "d0", "score": 1}'],
+    )
+    with pytest.raises(DataError, match=r"row 2"):
+        load(_task("beir", "scifact"), tmp_path)
+
+
+_TOKENS = st.one_of(
+    st.text(
+        st.characters(
+            min_codepoint=33, max_codepoint=0x2FFF, blacklist_categories=("Cs", "Cc", "Zs")
+        ),
+        min_size=1,
+        max_size=5,
+    )
+    .filter(lambda s: not any(c.isspace() for c in s))
+    .map(lambda s: (s, json.dumps(s, ensure_ascii=False))),
+    st.integers(-(10**21), 10**21).map(lambda n: (str(n), str(n))),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda f: (repr(f), repr(f))),
+    st.sampled_from([("1e3", "1e3"), ("1000.0", "1000.0"), ("-0", "-0")]),
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("EVALKIT_PROPERTY_EXAMPLES", "8")),
+    phases=[Phase.explicit, Phase.generate],  # no shrinking: each example loads 3 configs
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    docs=st.lists(_TOKENS, min_size=1, max_size=6, unique_by=lambda t: t[0]),
+    queries=st.lists(_TOKENS, min_size=1, max_size=3, unique_by=lambda t: t[0]),
+)
+def test_hub_jsonl_ids_of_any_spelling_read_back_exactly(
+    tmp_path: Path, docs: list[tuple[str, str]], queries: list[tuple[str, str]]
+) -> None:
+    data_dir = Path(tempfile.mkdtemp(dir=tmp_path))
+    qrels = [(q, docs[i % len(docs)], 1 + i % 3) for i, q in enumerate(queries)]
+    _mteb_jsonl_repo(
+        data_dir / "scifact",
+        corpus=[
+            f'{{"_id": {tok}, "title": "t", "text": "x{i}"}}' for i, (_, tok) in enumerate(docs)
+        ],
+        queries=[f'{{"_id": {tok}, "text": "q{i}"}}' for i, (_, tok) in enumerate(queries)],
+        qrels=[f'{{"query-id": {q[1]}, "corpus-id": {d[1]}, "score": {g}}}' for q, d, g in qrels],
+    )
+    coll = load(_task("beir", "scifact"), data_dir)
+    assert coll.corpus.ids == [d for d, _ in docs]
+    assert coll.queries == {q: f"q{i}" for i, (q, _) in enumerate(queries)}
+    assert coll.qrels == {q[0]: {d[0]: g} for q, d, g in qrels}
+    assert coll.warnings == []
+
+
+def test_beir_hub_tsv_qrels_keep_leading_zeros_and_decimal_text(tmp_path: Path) -> None:
+    # datasets reads TSV through pandas, which types "0042" as the integer 42 (and "1.50" as
+    # 1.5): the judgement would then name no document. Ids are the column text.
+    repo = tmp_path / "scifact"
+    repo.mkdir(parents=True)
+    with gzip.open(repo / "corpus.jsonl.gz", "wt", encoding="utf-8") as f:
+        for doc_id in ("0042", "1.50", "7"):
+            f.write(json.dumps({"_id": doc_id, "title": "t", "text": f"doc {doc_id}"}) + "\n")
+    with gzip.open(repo / "queries.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write(json.dumps({"_id": "01", "text": "q"}) + "\n")
+    _readme(
+        repo, {"corpus": {"corpus": "corpus.jsonl.gz"}, "queries": {"queries": "queries.jsonl.gz"}}
+    )
+    qrepo = tmp_path / "scifact-qrels"
+    qrepo.mkdir()
+    (qrepo / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n01\t0042\t1\n01\t1.50\t2\n01\t7\t0\n", encoding="utf-8"
+    )
+    coll = load(_task("beir", "scifact"), tmp_path)
+    assert coll.qrels == {"01": {"0042": 1, "1.50": 2, "7": 0}}
+    assert coll.queries == {"01": "q"}
+    assert coll.warnings == []
+
+
+def test_miracl_numeric_docids_keep_their_text_and_bad_files_name_the_line(
+    tmp_path: Path,
+) -> None:
+    write_miracl_original(tmp_path, "sw")
+    cdir = tmp_path / "miracl-corpus" / "miracl-corpus-v1.0-sw"
+    # A shard whose docids are numbers, one a float: datasets would type them float64.
+    with gzip.open(cdir / "docs-1.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write('{"docid": 2002, "title": "Dodoma", "text": "Dodoma ni mji mkuu."}\n')
+        f.write('{"docid": 2003.0, "title": "Arusha", "text": "Arusha ni mji."}\n')
+    topics = tmp_path / "miracl/miracl-v1.0-sw/topics/topics.miracl-v1.0-sw-dev.tsv"
+    qrels = tmp_path / "miracl/miracl-v1.0-sw/qrels/qrels.miracl-v1.0-sw-dev.tsv"
+    qrels.write_text("10\tQ0\t2001#0\t1\n10\tQ0\t2002\t0\n10\tQ0\t2003.0\t1\n")
+    coll = load(_task("miracl", language="sw"), tmp_path)
+    assert sorted(_docs(coll)) == ["2001#0", "2002", "2003.0"]
+    assert coll.qrels == {"10": {"2001#0": 1, "2002": 0, "2003.0": 1}}
+    assert coll.warnings == []
+    topics.write_bytes(b"10\tMji mkuu\n11\t\xff\n")
+    with pytest.raises(DataError, match=r"topics.miracl-v1.0-sw-dev.tsv:2: not valid UTF-8"):
+        load(_task("miracl", language="sw"), tmp_path)
+    topics.write_bytes(b"10\tMji mkuu\n1\x001\tq\n")
+    with pytest.raises(DataError, match=r"topics.miracl-v1.0-sw-dev.tsv:2: query id"):
+        load(_task("miracl", language="sw"), tmp_path)

@@ -25,9 +25,10 @@ from evalkit.retrieval.cache import ShardCache, cache_key, ids_digest, plan_shar
 from evalkit.retrieval.progress import Progress, Stats
 from evalkit.retrieval.search import Backend, TopK, cut_dim, score_block
 
-ENCODE_CODE_VERSION = "2"
-"""Bump when evalkit's encoding code changes the vectors it makes (tokens, pooling,
-normalisation): cached shards of older code are then never reused."""
+ENCODE_CODE_VERSION = "3"
+"""Bump when evalkit's encoding code changes the vectors it makes (document strings, tokens,
+pooling, normalisation): cached shards of older code are then never reused. 3: documents are
+``(title + " " + text).strip()`` as mteb builds them, not title and text stripped apart."""
 
 DEFAULT_SHARD_SIZE = 100_000
 """About 2-5 minutes of drama-1b on one H100-class GPU at MIRACL's passage lengths; small
