@@ -29,6 +29,7 @@ from evalkit.models.registry import load_encoder, resolve_model
 from evalkit.results import ResultRecord, environment, load_results, now, slug, write_trec_run
 from evalkit.retrieval import (
     DEFAULT_SHARD_SIZE,
+    DEFAULT_SHARD_TOKENS,
     DenseRetriever,
     Dist,
     Progress,
@@ -164,6 +165,7 @@ def evaluate_collection(
         search = {
             **result.info,
             "shard_size": settings.shard_size if result.full_dim else None,
+            "shard_tokens": settings.shard_tokens if result.full_dim else None,
             "shards": {
                 "total": stats.shards_total,
                 "reused": stats.shards_reused,
@@ -396,6 +398,7 @@ def evaluate(
     cache_dir: str | Path | None = None,
     cache_dtype: str = "float32",
     shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_tokens: int | None = DEFAULT_SHARD_TOKENS,
     progress: bool = False,
     on_record: Callable[[ResultRecord, Path | None], None] | None = None,
     on_failure: Callable[[Failure], None] | None = None,
@@ -424,6 +427,8 @@ def evaluate(
             "--shard-size": shard_size,
         },
     )
+    if shard_tokens is not None and shard_tokens < 0:
+        raise EvalkitError(f"--shard-tokens {shard_tokens}: must be at least 1 (0: no limit)")
     asked_dims = parse_dims(dim)
     _check_device(device)
     out_dir = Path(output_dir) if output_dir else None
@@ -473,6 +478,7 @@ def evaluate(
         top_k=top_k,
         batch_size=batch_size,
         shard_size=shard_size,
+        shard_tokens=shard_tokens or None,
         backend=search_backend,  # type: ignore[arg-type]
         cache=cache,
         cache_dir=Path(cache_dir) if cache_dir else None,

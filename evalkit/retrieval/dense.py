@@ -19,11 +19,12 @@ import numpy as np
 from evalkit import faults
 from evalkit.data import Collection, doc_text
 from evalkit.errors import EvalkitError
-from evalkit.models.base import Encoder, Lengths, local_model_fingerprint
+from evalkit.models.base import Encoder, Lengths, TokenIds, as_token_ids, local_model_fingerprint
 from evalkit.retrieval import distributed
-from evalkit.retrieval.cache import ShardCache, cache_key, ids_digest, plan_shards
+from evalkit.retrieval.cache import ShardCache, cache_key, ids_digest
 from evalkit.retrieval.progress import Progress, Stats
 from evalkit.retrieval.search import Backend, TopK, cut_dim, score_block
+from evalkit.retrieval.shards import DEFAULT_SHARD_TOKENS, plan_token_shards
 
 ENCODE_CODE_VERSION = "2"
 """Bump when evalkit's encoding code changes the vectors it makes (tokens, pooling,
@@ -44,6 +45,9 @@ class RetrievalSettings:
     lengths: Lengths = Lengths(None, None)
     batch_size: int | None = None
     shard_size: int = DEFAULT_SHARD_SIZE
+    shard_tokens: int | None = DEFAULT_SHARD_TOKENS
+    """Cut shards at about this many tokens too (estimated from byte lengths; ``None`` or 0:
+    by documents only). See :mod:`evalkit.retrieval.shards`."""
     backend: Backend = "torch"
     cache: bool = True
     cache_dir: Path | None = None
@@ -186,7 +190,10 @@ class DenseRetriever:
         states = {d: TopK.empty(len(qids), k, device) for d in settings.dims}
         ids = coll.corpus.id_array()
         ranks = corpus_tie_ranks(ids)
-        shards = plan_shards(n, settings.shard_size)
+        lengths = coll.corpus.byte_lengths().astype(np.int32)  # plan, and sorts in a shard
+        shards = plan_token_shards(
+            lengths, settings.shard_size, settings.shard_tokens, settings.lengths.doc
+        )
         mine = [s for s in shards if dist.owns(s.index)]
         stats.shards_total = len(shards)
 
@@ -197,7 +204,6 @@ class DenseRetriever:
             cache.remove_stale_temp()
             stats.cache_dir = str(cache.dir)
 
-        lengths = coll.corpus.byte_lengths().astype(np.int32)  # only sorted, within a shard
         pretokenize = hasattr(enc, "tokenize_documents") and hasattr(enc, "encode_tokenized")
         with_progress = pretokenize or _takes(enc.encode_documents, "progress")
         tokenize = None
@@ -340,6 +346,27 @@ class DenseRetriever:
         return out
 
 
+TOKENIZE_SLICE_BYTES = 4_000_000
+"""Bytes of text read and tokenised at a time when pre-tokenising a shard (~1M tokens)."""
+
+
+def byte_slices(
+    byte_lengths: np.ndarray, budget: int, max_rows: int = 4096
+) -> list[tuple[int, int]]:
+    """Consecutive ``(start, stop)`` row ranges of at most ``budget`` bytes (at least one row)
+    and ``max_rows`` rows."""
+    out = []
+    cum = np.cumsum(byte_lengths, dtype=np.int64)
+    start, n = 0, len(byte_lengths)
+    while start < n:
+        base = int(cum[start - 1]) if start else 0
+        stop = int(np.searchsorted(cum, base + budget, side="right"))
+        stop = min(max(stop, start + 1), start + max_rows, n)
+        out.append((start, stop))
+        start = stop
+    return out
+
+
 class _Prefetch:
     """Reads (and joins) the next shard's texts on a thread while the current one encodes:
     Arrow reads release the GIL, so the device is not left waiting on the disk."""
@@ -357,20 +384,30 @@ class _Prefetch:
         self._shard: tuple[int, int] | None = None
         self._out: tuple[Any, np.ndarray] | BaseException | None = None
 
-    def read(self, start: int, stop: int) -> tuple[Any, np.ndarray]:
-        """Texts of rows ``start..stop``, longest first (as token ids when the encoder
-        tokenises separately: fast tokenizers release the GIL, so this overlaps the device
-        work of the shard before), and that order."""
-        order = np.argsort(-self.lengths[start:stop], kind="stable")
-        # One contiguous Arrow slice, reordered in Python: a per-row gather is far slower.
+    def _texts(self, start: int, stop: int) -> list[str]:
+        # One contiguous Arrow slice: a per-row gather is far slower.
         cols = self.coll.corpus.dataset.select_columns(["title", "text"])[start:stop]
         join = self.coll.title_join
-        texts = [
+        return [
             doc_text({"title": t or "", "text": x or ""}, join)
             for t, x in zip(cols["title"], cols["text"])
         ]
-        ordered = [texts[i] for i in order]
-        return (self.tokenize(ordered) if self.tokenize else ordered), order
+
+    def read(self, start: int, stop: int) -> tuple[Any, np.ndarray]:
+        """Texts of rows ``start..stop``, longest first, and that order; or, when the encoder
+        tokenises separately, their token ids in corpus order (``encode_tokenized`` sorts by
+        token length itself) as flat int32 arrays. Fast tokenizers release the GIL, so this
+        overlaps the device work of the shard before. Texts are read and tokenised a slice
+        of at most :data:`TOKENIZE_SLICE_BYTES` at a time: neither the shard's texts nor a
+        Python list of its ids is ever held whole (MLDR: ~3.3e8 tokens a 100k shard)."""
+        if self.tokenize is not None:
+            parts = []
+            for a, b in byte_slices(self.lengths[start:stop], TOKENIZE_SLICE_BYTES):
+                parts.append(as_token_ids(self.tokenize(self._texts(start + a, start + b))))
+            return TokenIds.concat(parts), np.arange(stop - start)
+        order = np.argsort(-self.lengths[start:stop], kind="stable")
+        texts = self._texts(start, stop)
+        return [texts[i] for i in order], order
 
     def _run(self, start: int, stop: int) -> None:
         try:
