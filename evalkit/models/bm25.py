@@ -34,6 +34,10 @@ from evalkit.models.bm25_tokenize import (
 
 __all__ = ["BM25Retriever", "tokenize"]
 
+INDEX_SLICE_DOCS = 8192
+"""Documents tokenised at a time: their token strings are the only per-token Python objects,
+and live for one slice."""
+
 
 class BM25Retriever:
     """Sparse retriever: ``retrieve(collection, query_ids, top_k) -> run``."""
@@ -80,6 +84,27 @@ class BM25Retriever:
                 "index) or a machine with more memory"
             )
 
+    def build_index(
+        self, collection: Collection, progress: Callable[[int], None] | None = None
+    ) -> Any:
+        """The ``bm25s.BM25`` index of the corpus, built from slices of
+        :data:`INDEX_SLICE_DOCS` documents (``None`` when the corpus has no token at all);
+        refused first when it cannot fit in memory (:meth:`check_memory`)."""
+        import bm25s
+
+        self.check_memory(collection)
+        join = collection.title_join
+        stream = StreamingIndex()
+        for _, docs in collection.corpus.iter_slices(INDEX_SLICE_DOCS):
+            stream.add([tokenize(doc_text(d, join), ENGLISH_STOPWORDS) for d in docs])
+            if progress is not None:
+                progress(len(docs))
+        if stream.n_tokens == 0:
+            return None
+        index = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
+        stream.build(index)
+        return index
+
     def retrieve(
         self,
         collection: Collection,
@@ -87,23 +112,13 @@ class BM25Retriever:
         top_k: int,
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, dict[str, float]]:
-        import bm25s
 
         corpus = collection.corpus
-        self.check_memory(collection)
-        join = collection.title_join
-        stream = StreamingIndex()
-        for _, docs in corpus.iter_slices(8192):
-            stream.add([tokenize(doc_text(d, join), ENGLISH_STOPWORDS) for d in docs])
-            if progress is not None:
-                progress(len(docs))
+        index = self.build_index(collection, progress)
         qids = list(query_ids)
         run: dict[str, dict[str, float]] = {q: {} for q in qids}
-        if stream.n_tokens == 0:
+        if index is None:
             return run  # bm25s cannot index an empty vocabulary; nothing can match anyway
-        index = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
-        stream.build(index)
-        del stream
         q_tokens = {q: tokenize(collection.queries[q], ENGLISH_STOPWORDS) for q in qids}
         asked = [q for q in qids if q_tokens[q]]  # a query without tokens matches nothing
         if not asked:
