@@ -34,9 +34,9 @@ from evalkit.models.bm25_tokenize import (
 
 __all__ = ["BM25Retriever", "tokenize"]
 
-INDEX_SLICE_DOCS = 8192
+INDEX_SLICE_DOCS = 2048
 """Documents tokenised at a time: their token strings are the only per-token Python objects,
-and live for one slice."""
+and live for one slice (whose memory the allocator keeps: ~15 MB at 2,048 passages)."""
 
 
 class BM25Retriever:
