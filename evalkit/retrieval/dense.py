@@ -24,7 +24,7 @@ from evalkit.retrieval import distributed
 from evalkit.retrieval.cache import ShardCache, cache_key, ids_digest
 from evalkit.retrieval.progress import Progress, Stats
 from evalkit.retrieval.search import Backend, TopK, cut_dim, score_block
-from evalkit.retrieval.shards import DEFAULT_SHARD_TOKENS, plan_token_shards
+from evalkit.retrieval.shards import DEFAULT_SHARD_TOKENS, cut_ranges, plan_token_shards
 
 ENCODE_CODE_VERSION = "2"
 """Bump when evalkit's encoding code changes the vectors it makes (tokens, pooling,
@@ -350,23 +350,6 @@ TOKENIZE_SLICE_BYTES = 4_000_000
 """Bytes of text read and tokenised at a time when pre-tokenising a shard (~1M tokens)."""
 
 
-def byte_slices(
-    byte_lengths: np.ndarray, budget: int, max_rows: int = 4096
-) -> list[tuple[int, int]]:
-    """Consecutive ``(start, stop)`` row ranges of at most ``budget`` bytes (at least one row)
-    and ``max_rows`` rows."""
-    out = []
-    cum = np.cumsum(byte_lengths, dtype=np.int64)
-    start, n = 0, len(byte_lengths)
-    while start < n:
-        base = int(cum[start - 1]) if start else 0
-        stop = int(np.searchsorted(cum, base + budget, side="right"))
-        stop = min(max(stop, start + 1), start + max_rows, n)
-        out.append((start, stop))
-        start = stop
-    return out
-
-
 class _Prefetch:
     """Reads (and joins) the next shard's texts on a thread while the current one encodes:
     Arrow reads release the GIL, so the device is not left waiting on the disk."""
@@ -402,7 +385,7 @@ class _Prefetch:
         Python list of its ids is ever held whole (MLDR: ~3.3e8 tokens a 100k shard)."""
         if self.tokenize is not None:
             parts = []
-            for a, b in byte_slices(self.lengths[start:stop], TOKENIZE_SLICE_BYTES):
+            for a, b in cut_ranges(self.lengths[start:stop], TOKENIZE_SLICE_BYTES, 4096):
                 parts.append(as_token_ids(self.tokenize(self._texts(start + a, start + b))))
             return TokenIds.concat(parts), np.arange(stop - start)
         order = np.argsort(-self.lengths[start:stop], kind="stable")

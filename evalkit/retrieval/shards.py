@@ -38,6 +38,21 @@ def estimated_tokens(byte_lengths: np.ndarray, doc_limit: int | None) -> np.ndar
     return est
 
 
+def cut_ranges(weights: np.ndarray, budget: int, max_rows: int) -> list[tuple[int, int]]:
+    """Consecutive ``(start, stop)`` row ranges, each as long as it can be with at most
+    ``budget`` total weight and ``max_rows`` rows (a row heavier than the budget alone)."""
+    cum = np.cumsum(np.asarray(weights, dtype=np.int64))
+    out: list[tuple[int, int]] = []
+    start, n = 0, len(cum)
+    while start < n:
+        base = int(cum[start - 1]) if start else 0
+        stop = int(np.searchsorted(cum, base + budget, side="right"))
+        stop = min(max(stop, start + 1), start + max_rows, n)
+        out.append((start, stop))
+        start = stop
+    return out
+
+
 def plan_token_shards(
     byte_lengths: np.ndarray,
     shard_size: int,
@@ -48,20 +63,11 @@ def plan_token_shards(
     estimated tokens (a document longer than that alone is a shard of one). ``shard_tokens``
     ``None`` or 0: by documents only (:func:`~evalkit.retrieval.cache.plan_shards`).
     Deterministic: a function of the byte lengths and the settings only."""
-    n = len(byte_lengths)
     if shard_tokens is not None and shard_tokens < 0:
         raise EvalkitError(f"--shard-tokens {shard_tokens}: must be at least 1 (0: no limit)")
     if not shard_tokens:
-        return plan_shards(n, shard_size)
+        return plan_shards(len(byte_lengths), shard_size)
     if shard_size < 1:
         raise EvalkitError(f"--shard-size {shard_size}: must be at least 1")
-    cum = np.cumsum(estimated_tokens(byte_lengths, doc_limit))
-    shards: list[Shard] = []
-    start = 0
-    while start < n:
-        base = int(cum[start - 1]) if start else 0
-        stop = int(np.searchsorted(cum, base + shard_tokens, side="right"))
-        stop = min(max(stop, start + 1), start + shard_size, n)
-        shards.append(Shard(len(shards), start, stop))
-        start = stop
-    return shards
+    ranges = cut_ranges(estimated_tokens(byte_lengths, doc_limit), shard_tokens, shard_size)
+    return [Shard(i, start, stop) for i, (start, stop) in enumerate(ranges)]
