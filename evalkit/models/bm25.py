@@ -112,7 +112,6 @@ class BM25Retriever:
         top_k: int,
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, dict[str, float]]:
-
         corpus = collection.corpus
         index = self.build_index(collection, progress)
         qids = list(query_ids)
