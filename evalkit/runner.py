@@ -38,6 +38,7 @@ from evalkit.results import (
 )
 from evalkit.retrieval import (
     DEFAULT_SHARD_SIZE,
+    DEFAULT_SHARD_TOKENS,
     DenseRetriever,
     Dist,
     Progress,
@@ -181,6 +182,7 @@ def evaluate_collection(
         search = {
             **result.info,
             "shard_size": settings.shard_size if result.full_dim else None,
+            "shard_tokens": settings.shard_tokens if result.full_dim else None,
             "shards": {
                 "total": stats.shards_total,
                 "reused": stats.shards_reused,
@@ -422,6 +424,7 @@ def evaluate(
     cache_dir: str | Path | None = None,
     cache_dtype: str = "float32",
     shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_tokens: int | None = DEFAULT_SHARD_TOKENS,
     progress: bool = False,
     dist_timeout: float | None = None,
     on_record: Callable[[ResultRecord, Path | None, bool], None] | None = None,
@@ -458,6 +461,8 @@ def evaluate(
             "--shard-size": shard_size,
         },
     )
+    if shard_tokens is not None and shard_tokens < 0:
+        raise EvalkitError(f"--shard-tokens {shard_tokens}: must be at least 1 (0: no limit)")
     asked_dims = parse_dims(dim)
     _check_device(device)
     out_dir = Path(output_dir) if output_dir else None
@@ -507,6 +512,7 @@ def evaluate(
         top_k=top_k,
         batch_size=batch_size,
         shard_size=shard_size,
+        shard_tokens=shard_tokens or None,
         backend=search_backend,  # type: ignore[arg-type]
         cache=cache,
         cache_dir=Path(cache_dir) if cache_dir else None,

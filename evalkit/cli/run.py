@@ -14,7 +14,7 @@ from rich.markup import escape
 from evalkit.cli import KEPT_WITH_CACHE, KEPT_WITHOUT_CACHE, app, console, err_console
 from evalkit.errors import Interrupted
 from evalkit.results import ResultRecord
-from evalkit.retrieval.dense import DEFAULT_SHARD_SIZE
+from evalkit.retrieval.dense import DEFAULT_SHARD_SIZE, DEFAULT_SHARD_TOKENS
 
 
 def default_models() -> list[str]:
@@ -199,6 +199,12 @@ def run(
     shard_size: int = typer.Option(
         DEFAULT_SHARD_SIZE, "--shard-size", help="Documents per shard (the unit of resume)."
     ),
+    shard_tokens: int = typer.Option(
+        DEFAULT_SHARD_TOKENS,
+        "--shard-tokens",
+        help="Also cut shards at about this many tokens, estimated from byte lengths "
+        "(long documents: shards of minutes, not hours); 0: by documents only.",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Recompute records that already exist in --output-dir."
     ),
@@ -278,6 +284,7 @@ def run(
             max_batch_tokens=max_batch_tokens,
             cache_dtype=cache_dtype,
             shard_size=shard_size,
+            shard_tokens=shard_tokens,
             overwrite=overwrite,
             device=device,
             dtype=dtype,

@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -125,6 +126,74 @@ class Encoder(Protocol):
         *,
         max_length: int | None = None,
     ) -> np.ndarray: ...
+
+
+class TokenIds:
+    """Token ids of many texts as one flat ``int32`` array and ``int64`` offsets: 4 bytes a
+    token (plus 8 a text), where a list of Python ints costs ~36 bytes a token. Text ``i`` is
+    ``flat[offsets[i]:offsets[i + 1]]``. A pre-tokenised 100k-document MLDR shard (~3.3e8
+    tokens) is then ~1.3 GB, not ~12 GB."""
+
+    __slots__ = ("flat", "offsets")
+
+    def __init__(self, flat: np.ndarray, offsets: np.ndarray) -> None:
+        self.flat = np.ascontiguousarray(flat, dtype=np.int32)
+        self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        if len(self.offsets) < 1 or self.offsets[-1] != len(self.flat):
+            raise ValueError("TokenIds: offsets must end at the number of tokens")
+
+    @classmethod
+    def from_lists(cls, ids: Sequence[Sequence[int]]) -> TokenIds:
+        """From per-text id lists (one slice of a tokenizer's output), converted at once."""
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int32, count=int(offsets[-1]))
+        return cls(flat, offsets)
+
+    @classmethod
+    def concat(cls, parts: Sequence[TokenIds]) -> TokenIds:
+        if not parts:
+            return cls(np.empty(0, np.int32), np.zeros(1, np.int64))
+        flat = np.concatenate([p.flat for p in parts]) if len(parts) > 1 else parts[0].flat
+        shifts = np.cumsum([0] + [len(p.flat) for p in parts[:-1]])
+        offsets = np.concatenate(
+            [parts[0].offsets[:1]] + [p.offsets[1:] + s for p, s in zip(parts, shifts)]
+        )
+        return cls(flat, offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.flat[self.offsets[i] : self.offsets[i + 1]]
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def nbytes(self) -> int:
+        return int(self.flat.nbytes + self.offsets.nbytes)
+
+    def tolists(self) -> list[list[int]]:
+        return [self[i].tolist() for i in range(len(self))]
+
+
+def as_token_ids(ids: TokenIds | Sequence[Sequence[int]]) -> TokenIds:
+    """``ids`` as :class:`TokenIds` (lists of ints from a caller's own tokenizer accepted)."""
+    return ids if isinstance(ids, TokenIds) else TokenIds.from_lists(ids)
+
+
+def pad_batch(ids: TokenIds, idx: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-padded ``(rows, longest)`` int64 ids and 0/1 mask of texts ``idx``, built from
+    the flat array (real tokens keep positions 0..n-1, as when encoded alone)."""
+    starts = ids.offsets[idx]
+    lengths = ids.offsets[np.asarray(idx) + 1] - starts
+    width = int(lengths.max()) if len(idx) else 0
+    cols = np.arange(width, dtype=np.int64)
+    mask = cols[None, :] < lengths[:, None]
+    gather = np.where(mask, starts[:, None] + cols[None, :], 0)
+    out = np.where(mask, ids.flat[gather] if len(ids.flat) else 0, pad_id).astype(np.int64)
+    return out, mask.astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,11 @@ bigrams (Lucene's CJKAnalyzer), English stop words, no stemming. Documents with 
 (no query term) are not returned, as Lucene would not return them; a query or corpus without
 any token (empty or whitespace-only text) matches nothing.
 
-``bm25-lucene`` (:mod:`evalkit.models.bm25_lucene`) runs pyserini's Lucene instead.
+The index is built from documents streamed in slices, as token ids and int32/uint16 arrays
+(:mod:`evalkit.models.bm25_index`): at most ~16 bytes a token while indexing, where a list of
+token strings took ~65. The scores are bm25s' own, bit for bit. A corpus whose estimated need
+exceeds the available memory is refused before indexing, pointing to ``bm25-lucene``
+(:mod:`evalkit.models.bm25_lucene`, pyserini's on-disk Lucene index).
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from evalkit.data import Collection, doc_text
-from evalkit.errors import ModelError
+from evalkit.errors import EvalkitError, ModelError
 from evalkit.models.base import ModelSpec
+from evalkit.models.bm25_index import PEAK_BYTES_PER_TOKEN, StreamingIndex
 from evalkit.models.bm25_tokenize import (
     ENGLISH_STOPWORDS,
     TOKENIZER_NAME,
@@ -28,6 +33,10 @@ from evalkit.models.bm25_tokenize import (
 )
 
 __all__ = ["BM25Retriever", "tokenize"]
+
+INDEX_SLICE_DOCS = 2048
+"""Documents tokenised at a time: their token strings are the only per-token Python objects,
+and live for one slice (whose memory the allocator keeps: ~15 MB at 2,048 passages)."""
 
 
 class BM25Retriever:
@@ -61,6 +70,41 @@ class BM25Retriever:
             "tokenizer_versions": tokenizer_versions(),
         }
 
+    def check_memory(self, collection: Collection) -> None:
+        """Refuse, before any indexing, a corpus whose index would not fit in memory: tokens
+        estimated from its byte length at the rate of a sample of its documents, at
+        :data:`~evalkit.models.bm25_index.PEAK_BYTES_PER_TOKEN` bytes each."""
+        need, tokens = estimate_index_bytes(collection)
+        free = available_memory()
+        if free is not None and need > free:
+            raise EvalkitError(
+                f"--model {self.spec.name}: indexing {collection.key} ({len(collection.corpus):,} "
+                f"documents, ~{tokens:.2g} tokens) needs about {need / 1e9:.1f} GB of memory but "
+                f"{free / 1e9:.1f} GB is available; use --model bm25-lucene (an on-disk Lucene "
+                "index) or a machine with more memory"
+            )
+
+    def build_index(
+        self, collection: Collection, progress: Callable[[int], None] | None = None
+    ) -> Any:
+        """The ``bm25s.BM25`` index of the corpus, built from slices of
+        :data:`INDEX_SLICE_DOCS` documents (``None`` when the corpus has no token at all);
+        refused first when it cannot fit in memory (:meth:`check_memory`)."""
+        import bm25s
+
+        self.check_memory(collection)
+        join = collection.title_join
+        stream = StreamingIndex()
+        for _, docs in collection.corpus.iter_slices(INDEX_SLICE_DOCS):
+            stream.add([tokenize(doc_text(d, join), ENGLISH_STOPWORDS) for d in docs])
+            if progress is not None:
+                progress(len(docs))
+        if stream.n_tokens == 0:
+            return None
+        index = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
+        stream.build(index)
+        return index
+
     def retrieve(
         self,
         collection: Collection,
@@ -68,23 +112,12 @@ class BM25Retriever:
         top_k: int,
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, dict[str, float]]:
-        import bm25s
-
         corpus = collection.corpus
-        tokens: list[list[str]] = []
-        for _, docs in corpus.iter_slices(8192):
-            tokens.extend(
-                tokenize(doc_text(d, collection.title_join), ENGLISH_STOPWORDS) for d in docs
-            )
-            if progress is not None:
-                progress(len(docs))
+        index = self.build_index(collection, progress)
         qids = list(query_ids)
         run: dict[str, dict[str, float]] = {q: {} for q in qids}
-        if not any(tokens):
+        if index is None:
             return run  # bm25s cannot index an empty vocabulary; nothing can match anyway
-        index = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
-        index.index(tokens, show_progress=False)
-        del tokens
         q_tokens = {q: tokenize(collection.queries[q], ENGLISH_STOPWORDS) for q in qids}
         asked = [q for q in qids if q_tokens[q]]  # a query without tokens matches nothing
         if not asked:
@@ -99,3 +132,49 @@ class BM25Retriever:
             hit_ids = ids.take(np.asarray(docs_idx[row][keep], dtype=np.int64)).to_pylist()
             run[q] = dict(zip(hit_ids, scores[row][keep].astype(float).tolist()))
         return run
+
+
+SAMPLE_DOCS = 2000
+
+
+def estimate_index_bytes(collection: Collection) -> tuple[int, float]:
+    """(bytes, tokens) an in-memory index of ``collection`` is estimated to need: its byte
+    length times the tokens per byte of an evenly spaced sample of documents (the same sample
+    every time), times :data:`PEAK_BYTES_PER_TOKEN`."""
+    corpus = collection.corpus
+    n = len(corpus)
+    if n == 0:
+        return 0, 0.0
+    lengths = corpus.byte_lengths()
+    total = int(lengths.sum())
+    pick = np.unique(np.linspace(0, n - 1, num=min(n, SAMPLE_DOCS)).astype(np.int64))
+    docs = corpus.rows(pick)
+    sample_tokens = sum(
+        len(tokenize(doc_text(d, collection.title_join), ENGLISH_STOPWORDS)) for d in docs
+    )
+    sample_bytes = int(lengths[pick].sum())
+    tokens = total * sample_tokens / max(sample_bytes, 1)
+    return int(tokens * PEAK_BYTES_PER_TOKEN), tokens
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: the kernel's MemAvailable, or the cgroup's
+    limit less its usage when lower; ``None`` where neither can be read."""
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as f:
+            used = int(f.read().strip())
+        if limit != "max":
+            found.append(max(0, int(limit) - used))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None

@@ -32,11 +32,14 @@ the value never reaches an embedding.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from evalkit.errors import ModelError
-from evalkit.models.base import ModelSpec
+from evalkit.models.base import ModelSpec, TokenIds
 from evalkit.models.transformer import TransformerEncoder, _one_line, dtype_kwarg
 
 QUERY_PREFIX = "Query: "
@@ -201,18 +204,18 @@ class DramaEncoder(TransformerEncoder):
         )
         return out.last_hidden_state
 
-    def _run_batch(self, ids: list[list[int]], lengths: list[int], idx: Any) -> Any:
+    def _run_batch(self, ids: TokenIds, lengths: np.ndarray, idx: Any) -> Any:
         if not self.packed:
             return super()._run_batch(ids, lengths, idx)
         return (
             self._pool_packed(
-                self._forward_packed([ids[i] for i in idx]), [lengths[i] for i in idx]
+                self._forward_packed([ids[i] for i in idx]), [int(lengths[i]) for i in idx]
             )
             .cpu()
             .numpy()
         )
 
-    def _forward_packed(self, seqs: list[list[int]]) -> Any:
+    def _forward_packed(self, seqs: Sequence[Sequence[int] | np.ndarray]) -> Any:
         """Hidden states ``(total_tokens, hidden)`` of texts packed end to end in one row,
         positions restarting at 0 for each text: no token of padding is computed.
         flash-attention gets no mask and finds the texts from the position ids (its
@@ -220,7 +223,9 @@ class DramaEncoder(TransformerEncoder):
         a block-diagonal mask, so every text attends to all of itself and nothing else."""
         import torch
 
-        flat = torch.tensor([t for s in seqs for t in s], dtype=torch.long, device=self.device)
+        flat = torch.from_numpy(np.concatenate([np.asarray(s, dtype=np.int64) for s in seqs])).to(
+            self.device
+        )
         pos = torch.cat([torch.arange(len(s)) for s in seqs]).to(self.device)
         seg = torch.repeat_interleave(
             torch.arange(len(seqs)), torch.tensor([len(s) for s in seqs])

@@ -24,12 +24,21 @@ from evalkit.errors import ModelError
 from evalkit.models.base import (
     POOLINGS,
     ModelSpec,
+    TokenIds,
     as_doc_texts,
+    as_token_ids,
+    pad_batch,
     resolved_revision,
     truncate_dim,
 )
 from evalkit.models.sentence_transformer import default_device, model_similarity, torch_dtype
 from evalkit.models.weights import check_loading_info
+
+TOKENIZE_SLICE_CHARS = 4_000_000
+"""Texts are tokenised a slice of at most this many characters (or 4096 texts) at a time and
+each slice's id lists become int32 at once, so the Python lists a tokenizer returns (~36 bytes
+a token) never exist for more than one slice (~1M tokens) however long the shard."""
+TOKENIZE_SLICE_TEXTS = 4096
 
 # Tokenizers without a real limit report 1e30 as model_max_length.
 _NO_LIMIT = 1_000_000
@@ -187,6 +196,13 @@ class TransformerEncoder:
         )
         return [list(ids) for ids in enc["input_ids"]]
 
+    def _token_array(self, texts: Sequence[str], max_length: int) -> TokenIds:
+        """:meth:`_token_ids` of ``texts`` as flat int32 arrays, tokenised in slices."""
+        parts = []
+        for start, stop in text_slices(texts):
+            parts.append(TokenIds.from_lists(self._token_ids(list(texts[start:stop]), max_length)))
+        return TokenIds.concat(parts)
+
     def _pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id
         return int(pad) if pad is not None else 0
@@ -245,35 +261,38 @@ class TransformerEncoder:
         no text is ever dropped."""
         self.check_dim(dim)  # before tokenising: a bad dim fails at once
         texts = list(texts)
-        ids = self._token_ids(texts, int(max_length or self.own_max_length)) if texts else []
+        ids = self._token_array(texts, int(max_length or self.own_max_length))
         return self.encode_tokenized(ids, dim, batch_size, progress)
 
     def tokenize_documents(
         self, texts_or_dicts: Sequence[str] | Sequence[dict[str, str]], *, max_length: int | None
-    ) -> list[list[int]]:
+    ) -> TokenIds:
         """Token ids of documents, prefix included, for :meth:`encode_tokenized`: the runner
-        tokenises the next shard on a thread while this one runs on the device."""
+        tokenises the next shard on a thread while this one runs on the device. Flat int32
+        arrays (see :class:`~evalkit.models.base.TokenIds`)."""
         texts = [self.spec.doc_prefix + t for t in as_doc_texts(texts_or_dicts)]
         limit = max_length or self.max_doc_length or self.own_max_length
-        return self._token_ids(texts, int(limit)) if texts else []
+        return self._token_array(texts, int(limit))
 
     def encode_tokenized(
         self,
-        ids: list[list[int]],
+        ids: TokenIds | Sequence[Sequence[int]],
         dim: int | None = None,
         batch_size: int | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Embeddings of token-id lists (see :meth:`encode_texts`), rows in input order."""
+        """Embeddings of token ids (:class:`~evalkit.models.base.TokenIds`, or one list of
+        ints per text), rows in input order (see :meth:`encode_texts`)."""
         import torch
 
         self.check_dim(dim)
+        ids = as_token_ids(ids)
         if batch_size is not None and batch_size < 1:
             raise ModelError(f"--batch-size {batch_size}: must be at least 1")
         out = np.empty((len(ids), self.dim), dtype=np.float32)
         if not ids:
             return truncate_dim(out, dim, self.dim, self.spec.normalize)
-        lengths = [len(x) for x in ids]
+        lengths = ids.lengths()
         rows = batch_size or self.default_batch_size
         pending = list(self.batches(lengths, rows))
         bar = None
@@ -297,13 +316,12 @@ class TransformerEncoder:
                     self._oom_notice(len(idx))
                     # Half of what failed becomes the budget for everything still to run, so
                     # the batches after it do not each fail once before being split.
-                    budget = max(1, len(idx) * max(lengths[i] for i in idx) // 2)
+                    budget = max(1, len(idx) * int(lengths[idx].max()) // 2)
                     rows = max(1, len(idx) // 2)
                     rest = np.concatenate([idx, *pending])
-                    sub = [lengths[i] for i in rest]
-                    pending = [rest[b] for b in self.batches(sub, rows, budget)]
+                    pending = [rest[b] for b in self.batches(lengths[rest], rows, budget)]
                     continue
-                n_tokens = int(sum(lengths[i] for i in idx))
+                n_tokens = int(lengths[idx].sum())
                 if progress is not None:
                     progress(len(idx), n_tokens)
                 if bar is not None:
@@ -312,19 +330,14 @@ class TransformerEncoder:
             bar.close()
         return truncate_dim(out, dim, self.dim, self.spec.normalize)
 
-    def _run_batch(self, ids: list[list[int]], lengths: list[int], idx: np.ndarray) -> Any:
+    def _run_batch(self, ids: TokenIds, lengths: np.ndarray, idx: np.ndarray) -> Any:
         """Pooled embeddings of one right-padded batch, as numpy."""
         import torch
 
-        width = max(lengths[i] for i in idx)
-        input_ids = torch.full((len(idx), width), self._pad_id(), dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            # Right padding: real tokens keep positions 0..n-1, as when encoded alone.
-            input_ids[row, : lengths[i]] = torch.tensor(ids[i], dtype=torch.long)
-            mask[row, : lengths[i]] = 1
-        input_ids = input_ids.to(self.device)
-        mask = mask.to(self.device)
+        # Right padding: real tokens keep positions 0..n-1, as when encoded alone.
+        padded, pad_mask = pad_batch(ids, idx, self._pad_id())
+        input_ids = torch.from_numpy(padded).to(self.device)
+        mask = torch.from_numpy(pad_mask).to(self.device)
         hidden = self._forward(input_ids, mask)
         return self._pool(hidden, mask).cpu().numpy()
 
@@ -387,6 +400,21 @@ class TransformerEncoder:
             batch_size,
             progress,
         )
+
+
+def text_slices(texts: Sequence[str]) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of consecutive slices of ``texts`` of at most
+    :data:`TOKENIZE_SLICE_CHARS` characters (at least one text) and
+    :data:`TOKENIZE_SLICE_TEXTS` texts."""
+    start, chars = 0, 0
+    for i, t in enumerate(texts):
+        full = chars + len(t) > TOKENIZE_SLICE_CHARS or i - start >= TOKENIZE_SLICE_TEXTS
+        if i > start and full:
+            yield start, i
+            start, chars = i, 0
+        chars += len(t)
+    if start < len(texts):
+        yield start, len(texts)
 
 
 def default_max_batch_tokens(device: str, hidden_size: int) -> int:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from evalkit.data import Collection
 from evalkit.retrieval.dense import (
     DEFAULT_SHARD_SIZE,
+    DEFAULT_SHARD_TOKENS,
     DenseRetriever,
     RetrievalResult,
     RetrievalSettings,
@@ -19,6 +20,7 @@ from evalkit.retrieval.sparse import SparseRetriever
 
 __all__ = [
     "DEFAULT_SHARD_SIZE",
+    "DEFAULT_SHARD_TOKENS",
     "DenseRetriever",
     "Dist",
     "Progress",

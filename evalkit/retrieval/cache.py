@@ -62,15 +62,30 @@ def ids_digest(ids: list[str]) -> str:
     return h.hexdigest()
 
 
-def texts_digest(texts: list[str]) -> str:
+class TextsDigest:
     """SHA-256 of a shard's document strings in corpus order, exactly as encoded (title
-    joined): their lengths (in code points), then their UTF-8 concatenation. The lengths
-    split the concatenation in one way only, so no two lists of strings share a digest."""
-    h = hashlib.sha256()
-    h.update(np.fromiter(map(len, texts), dtype="<i8", count=len(texts)).tobytes())
-    for i in range(0, len(texts), 4096):  # joined in pieces: one MLDR shard is gigabytes
-        h.update("".join(texts[i : i + 4096]).encode("utf-8", "surrogatepass"))
-    return h.hexdigest()
+    joined), fed a slice at a time (one MLDR shard is gigabytes of text): the SHA-256 of their
+    lengths (in code points) and the SHA-256 of their UTF-8 concatenation, hashed together.
+    The lengths split the concatenation in one way only, so no two lists of strings share a
+    digest, and how the list was sliced does not matter."""
+
+    def __init__(self) -> None:
+        self._lengths = hashlib.sha256()
+        self._text = hashlib.sha256()
+
+    def update(self, texts: list[str]) -> TextsDigest:
+        self._lengths.update(np.fromiter(map(len, texts), dtype="<i8", count=len(texts)).tobytes())
+        for i in range(0, len(texts), 4096):  # joined in pieces
+            self._text.update("".join(texts[i : i + 4096]).encode("utf-8", "surrogatepass"))
+        return self
+
+    def hexdigest(self) -> str:
+        return hashlib.sha256(self._lengths.digest() + self._text.digest()).hexdigest()
+
+
+def texts_digest(texts: list[str]) -> str:
+    """:class:`TextsDigest` of ``texts`` in one call."""
+    return TextsDigest().update(texts).hexdigest()
 
 
 def human_bytes(n: float) -> str:

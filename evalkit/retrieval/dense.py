@@ -19,11 +19,12 @@ import numpy as np
 from evalkit import faults
 from evalkit.data import Collection, doc_text
 from evalkit.errors import EvalkitError
-from evalkit.models.base import Encoder, Lengths, local_model_fingerprint
+from evalkit.models.base import Encoder, Lengths, TokenIds, as_token_ids, local_model_fingerprint
 from evalkit.retrieval import distributed
-from evalkit.retrieval.cache import ShardCache, cache_key, ids_digest, plan_shards, texts_digest
+from evalkit.retrieval.cache import ShardCache, TextsDigest, cache_key, ids_digest
 from evalkit.retrieval.progress import Progress, Stats
 from evalkit.retrieval.search import Backend, TopK, cut_dim, score_block
+from evalkit.retrieval.shards import DEFAULT_SHARD_TOKENS, cut_ranges, plan_token_shards
 
 ENCODE_CODE_VERSION = "3"
 """Bump when evalkit's encoding code changes the vectors it makes (document strings, tokens,
@@ -45,6 +46,9 @@ class RetrievalSettings:
     lengths: Lengths = Lengths(None, None)
     batch_size: int | None = None
     shard_size: int = DEFAULT_SHARD_SIZE
+    shard_tokens: int | None = DEFAULT_SHARD_TOKENS
+    """Cut shards at about this many tokens too (estimated from byte lengths; ``None`` or 0:
+    by documents only). See :mod:`evalkit.retrieval.shards`."""
     backend: Backend = "torch"
     cache: bool = True
     cache_dir: Path | None = None
@@ -257,7 +261,10 @@ class DenseRetriever:
         states = {d: TopK.empty(len(qids), k, device) for d in settings.dims}
         ids = coll.corpus.id_array()
         ranks = corpus_tie_ranks(ids)
-        shards = plan_shards(n, settings.shard_size)
+        lengths = coll.corpus.byte_lengths().astype(np.int32)  # plan, and sorts in a shard
+        shards = plan_token_shards(
+            lengths, settings.shard_size, settings.shard_tokens, settings.lengths.doc
+        )
         mine = [s for s in shards if dist.owns(s.index)]
         stats.shards_total = len(shards)
 
@@ -268,7 +275,6 @@ class DenseRetriever:
             cache.remove_stale_temp()
             stats.cache_dir = str(cache.dir)
 
-        lengths = coll.corpus.byte_lengths().astype(np.int32)  # only sorted, within a shard
         pretokenize = hasattr(enc, "tokenize_documents") and hasattr(enc, "encode_tokenized")
         with_progress = pretokenize or _takes(enc.encode_documents, "progress")
         tokenize = None
@@ -417,6 +423,10 @@ class DenseRetriever:
         return out
 
 
+TOKENIZE_SLICE_BYTES = 4_000_000
+"""Bytes of text read and tokenised at a time when pre-tokenising a shard (~1M tokens)."""
+
+
 class _ShardWriter:
     """Stores shards on a background thread while the next shard encodes, so the device
     does not wait on the disk. At most one shard is in flight (a second submit first waits
@@ -478,7 +488,7 @@ class _Prefetch:
         self._shard: tuple[int, int] | None = None
         self._out: tuple[str | None, Any] | BaseException | None = None
 
-    def strings(self, start: int, stop: int) -> list[str]:
+    def _texts(self, start: int, stop: int) -> list[str]:
         """The document strings of rows ``start..stop`` in corpus order, as encoded."""
         # One contiguous Arrow slice: a per-row gather is far slower.
         cols = self.coll.corpus.dataset.select_columns(["title", "text"])[start:stop]
@@ -488,20 +498,42 @@ class _Prefetch:
             for t, x in zip(cols["title"], cols["text"])
         ]
 
-    def read(self, start: int, stop: int, texts: list[str] | None = None) -> tuple[Any, np.ndarray]:
-        """Texts of rows ``start..stop``, longest first (as token ids when the encoder
-        tokenises separately: fast tokenizers release the GIL, so this overlaps the device
-        work of the shard before), and that order."""
-        texts = self.strings(start, stop) if texts is None else texts
-        order = np.argsort(-self.lengths[start:stop], kind="stable")
-        ordered = [texts[i] for i in order]
-        return (self.tokenize(ordered) if self.tokenize else ordered), order
+    def read(self, start: int, stop: int) -> tuple[Any, np.ndarray]:
+        """Texts of rows ``start..stop``, longest first, and that order; or, when the encoder
+        tokenises separately, their token ids in corpus order (``encode_tokenized`` sorts by
+        token length itself) as flat int32 arrays."""
+        return self._read(start, stop, True)[1]
+
+    def _read(self, start: int, stop: int, encode: bool) -> tuple[str | None, Any]:
+        """One pass over the shard's texts: their digest (with ``digest``) and, with
+        ``encode``, what :meth:`read` returns. Fast tokenizers release the GIL, so this
+        overlaps the device work of the shard before. Texts are read, hashed and tokenised a
+        slice of at most :data:`TOKENIZE_SLICE_BYTES` at a time: neither the shard's texts nor
+        a Python list of its ids is held whole (MLDR: ~3.3e8 tokens a 100k shard); only an
+        encoder without a separate tokenizer takes the shard's strings whole."""
+        hasher = TextsDigest() if self.digest else None
+        out: Any = None
+        if encode and self.tokenize is None:
+            texts = self._texts(start, stop)
+            if hasher is not None:
+                hasher.update(texts)
+            order = np.argsort(-self.lengths[start:stop], kind="stable")
+            out = ([texts[i] for i in order], order)
+        elif encode or hasher is not None:
+            parts = []
+            for a, b in cut_ranges(self.lengths[start:stop], TOKENIZE_SLICE_BYTES, 4096):
+                texts = self._texts(start + a, start + b)
+                if hasher is not None:
+                    hasher.update(texts)
+                if encode:
+                    parts.append(as_token_ids(self.tokenize(texts)))
+            if encode:
+                out = (TokenIds.concat(parts), np.arange(stop - start))
+        return (hasher.hexdigest() if hasher is not None else None), out
 
     def _run(self, start: int, stop: int, encode: bool) -> None:
         try:
-            texts = self.strings(start, stop)
-            digest = texts_digest(texts) if self.digest else None
-            self._out = (digest, self.read(start, stop, texts) if encode else None)
+            self._out = self._read(start, stop, encode)
         except BaseException as e:  # handed to the main thread
             self._out = e
 
@@ -532,9 +564,9 @@ class _Prefetch:
         out = self._done(shard)
         if out is None or out[0] is None:
             self.close()
-            texts = self.strings(shard.start, shard.stop)
-            self._shard, self._out = (shard.start, shard.stop), (texts_digest(texts), None)
-            return str(self._out[0])
+            digest = self._read(shard.start, shard.stop, encode=False)[0]
+            self._shard, self._out = (shard.start, shard.stop), (digest, None)
+            return str(digest)
         return out[0]
 
     def take(self, shard: Any) -> tuple[Any, np.ndarray]:
