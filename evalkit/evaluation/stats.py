@@ -7,7 +7,7 @@ mean difference is at least as extreme as the observed one, computed by
 ``scipy.stats.permutation_test`` (``permutation_type="samples"``).
 
 Several datasets: each gets its own test, and the p-values are adjusted with Holm's step-down
-correction (statsmodels) over all datasets compared. A suite average gets a stratified test:
+correction over all datasets compared. A suite average gets a stratified test:
 signs are flipped within each dataset and the statistic is the mean of the per-dataset mean
 differences, the same macro average the suite score is."""
 
@@ -64,14 +64,16 @@ def _groups(strata: Sequence[Sequence[float]] | Sequence[float]) -> list[np.ndar
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm's step-down adjustment (family-wise error rate, statsmodels' ``holm``); NaN
-    entries are left out of the family and stay NaN."""
-    from statsmodels.stats.multitest import multipletests
-
+    """Holm's step-down adjustment (family-wise error rate); NaN entries are left out of the
+    family and stay NaN. Equal to statsmodels' ``multipletests(method="holm")`` (the tests
+    check it), written out because that call runs ``gc.collect()`` each time: 0.4 s with
+    torch loaded, for a dozen multiplications."""
     idx = [i for i, p in enumerate(pvalues) if p == p]
+    order = sorted(idx, key=lambda i: pvalues[i])
+    m = len(order)
     out = [float("nan")] * len(pvalues)
-    if idx:
-        adjusted = multipletests([pvalues[i] for i in idx], method="holm")[1]
-        for i, p in zip(idx, adjusted):
-            out[i] = float(p)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        out[i] = running
     return out

@@ -17,8 +17,8 @@ truncated or altered file, a reordered corpus or NaN/inf all fail and are encode
 commit, or a content fingerprint of a local folder; kind, dtype, pooling, normalisation,
 prefixes, document token limit), evalkit's encoder code version, the library versions
 (tokenizers included) and attention backend, how titles are joined and which corpus it is.
-Shard membership is by corpus position, so runs with the same ``--shard-size`` (any number
-of processes) share shards.
+Shard membership is by corpus position, so runs with the same ``--shard-size`` and
+``--shard-tokens`` (any number of processes) share shards.
 """
 
 from __future__ import annotations
