@@ -57,27 +57,10 @@ def figures(
     out: list[Figure] = []
     present = sorted({s.suite for s in items}, key=suite_order)
 
-    # Score against dim: one line per model (and settings) with at least two dims in a suite,
-    # each point averaged over the (dataset, language) results every dim of that model has:
-    # a dim run on other datasets would move the line by the data, not by the dim.
+    # Score against dim, each point over the data every dim of its model has.
+    all_lines = dim_lines(items, full_dims)
     for suite in present:
-        by_model: dict[tuple[str, str | None], list[Row]] = {}
-        for row in sorted({s.row for s in items if s.suite == suite}):
-            if row.dim or full_dims.get(row.name):
-                by_model.setdefault((row.name, row.settings), []).append(row)
-        lines: dict[str, tuple[list[tuple[int, float, bool]], Common]] = {}
-        for (name, settings), model_rows in by_model.items():
-            if len(model_rows) < 2:
-                continue
-            common = common_cells(items, suite, model_rows)
-            if not common.units:
-                continue  # no dataset that every dim has: nothing to draw like with like
-            pts = sorted(
-                (r.dim or full_dims[r.name], common.cells[r].value, common.cells[r].sampled)
-                for r in model_rows
-            )
-            label = Row(name, None, settings).label
-            lines[label] = (pts, common)
+        lines = all_lines.get(suite, {})
         if not lines:
             continue
         fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -114,20 +97,51 @@ def figures(
             lang: {r: (sc.value, sc.sampled) for r, sc in vals.items()}
             for lang, vals in langs.items()
         }
-        title = f"{name}: {mt} per language"
-        out.append(Figure(f"languages-{name}", title, _bars(plt, groups, title, mt)))
+        png, title = _bars(plt, groups, f"{name}: {mt} per language", mt)
+        out.append(Figure(f"languages-{name}", title, png))
     by_dataset = dataset_cells(items)
     for suite in present:
         data = {d: rows for (s, d), rows in by_dataset.items() if s == suite}
         if all((suite, d) in drawn for d in data):
             continue  # MIRACL, MLDR: their per-language figures show them
         groups = {d: {r: (c.value, c.sampled) for r, c in rows.items()} for d, rows in data.items()}
-        title = f"{COLUMN_TITLES.get(suite, suite)}: {mt} per dataset"
-        out.append(Figure(f"datasets-{suite}", title, _bars(plt, groups, title, mt)))
+        png, title = _bars(plt, groups, f"{COLUMN_TITLES.get(suite, suite)}: {mt} per dataset", mt)
+        out.append(Figure(f"datasets-{suite}", title, png))
     return out
 
 
-def _bars(plt, groups: dict[str, dict[Row, tuple[float, bool]]], title: str, mt: str) -> bytes:  # type: ignore[no-untyped-def]
+DimLine = tuple[list[tuple[int, float, bool]], Common]
+"""(dim, value, sampled) points, and the (dataset, language) results they average over."""
+
+
+def dim_lines(items: Sequence[Score], full_dims: dict[str, int]) -> dict[str, dict[str, DimLine]]:
+    """suite -> model label -> its score against Matryoshka dim: one line per model (and
+    settings) with at least two dims in a suite, each point averaged over the results every
+    dim of that model has. A dim run on other datasets would move the line by the data, not
+    by the dim; a model whose dims share no dataset gets no line."""
+    out: dict[str, dict[str, DimLine]] = {}
+    for suite in sorted({s.suite for s in items}, key=suite_order):
+        by_model: dict[tuple[str, str | None], list[Row]] = {}
+        for row in sorted({s.row for s in items if s.suite == suite}):
+            if row.dim or full_dims.get(row.name):
+                by_model.setdefault((row.name, row.settings), []).append(row)
+        for (name, settings), model_rows in by_model.items():
+            if len(model_rows) < 2:
+                continue
+            common = common_cells(items, suite, model_rows)
+            if not common.units:
+                continue
+            pts = sorted(
+                (r.dim or full_dims[r.name], common.cells[r].value, common.cells[r].sampled)
+                for r in model_rows
+            )
+            out.setdefault(suite, {})[Row(name, None, settings).label] = (pts, common)
+    return out
+
+
+def _bars(  # type: ignore[no-untyped-def]
+    plt, groups: dict[str, dict[Row, tuple[float, bool]]], title: str, mt: str
+) -> tuple[bytes, str]:
     """Grouped bars; a model without a value gets no bar (never a bar at 0), a value a query
     sample went into is hatched and said so in the legend."""
     keys = sorted(groups)
@@ -151,6 +165,7 @@ def _bars(plt, groups: dict[str, dict[Row, tuple[float, bool]]], title: str, mt:
     notes = (["hatched = sampled queries"] if any_sampled else []) + (
         ["no bar = not run"] if any_missing else []
     )
-    ax.set_title(title + (f" ({'; '.join(notes)})" if notes else ""))
+    title += f" ({'; '.join(notes)})" if notes else ""
+    ax.set_title(title)
     ax.legend()
-    return _png(fig)
+    return _png(fig), title

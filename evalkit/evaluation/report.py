@@ -249,7 +249,11 @@ def build_report(
             body.append(line)
         tables.append(
             Table(
-                f"Averages of the other collections, {mt} x100 (not in the paper)",
+                (
+                    f"Other collections (not in the paper's Table 1): averages, {mt} x100"
+                    if paper_suites
+                    else f"Averages per collection, {mt} x100"
+                ),
                 ["model", *others],
                 body,
                 [False] + [True] * len(others),
@@ -404,13 +408,15 @@ def build_report(
         from evalkit.evaluation import published as pubmod
 
         summary_counts = pubmod.summary(c for _, c in published)
-        tables.append(_summary_table(summary_counts))
         for verdict, n in summary_counts.items():
             long.append({**_long("reproduction", Row(""), "", None, None, None, None, None),
                          "n": n, "verdict": verdict})  # fmt: skip
         if published:
+            tables.append(_summary_table(summary_counts))
             tables.append(_detail_table(published, items))
     notes = []
+    if published is not None and not published:
+        notes.append("No value here has a published number to compare with.")
     if refs and paper_suites:
         notes.append(
             "The paper publishes suite averages only: the per-dataset and per-language tables "
@@ -495,7 +501,6 @@ def _summary_table(counts: dict[str, int]) -> Table:
         [[v, str(counts.get(v, 0)), meaning[v]] for v in (REPRODUCED, DIFFERS, CONDITIONS_DIFFER)]
         + [["total", str(total), "values compared with a published number (one per source)"]],
         [False, True, False],
-        "" if total else "No record here has a published number to compare with.",
     )
 
 
