@@ -23,7 +23,7 @@ from evalkit.evaluation.published import (
     compare_records,
 )
 from evalkit.evaluation.report import build_report, render
-from evalkit.evaluation.tables import scores, settings_words
+from evalkit.evaluation.tables import scores
 from evalkit.results import ResultRecord
 
 FORMATS = ("md", "csv", "latex", "html")
@@ -185,6 +185,8 @@ def test_settings_are_named_in_words(tmp_path: Path, capsys) -> None:
 )
 def test_settings_words_tell_every_setting_apart(variants: list[dict]) -> None:
     """Different settings of one model always get different words; one setting gets none."""
+    from evalkit.evaluation.tables import settings_words
+
     records = []
     for v in variants:
         r = rec("m", "d0", 0.5, **{k: x for k, x in v.items() if k != "top_k"})
@@ -272,3 +274,25 @@ def test_published_flag(tmp_path: Path, capsys) -> None:
     assert "| conditions differ | 2 |" in on and "| differs | 0 |" in on
     off = report([str(runs), "-f", "md", "--no-published"], capsys)
     assert "bm25: published" not in off and "Reproduction" not in off and "67.89" not in off
+
+
+def test_a_paper_suite_on_another_corpus_gets_no_difference_to_the_paper(
+    tmp_path: Path, capsys
+) -> None:
+    """A BEIR dataset read from a folder of another size (a test folder, a subset) is not the
+    paper's data: marked in every format, no Δ, and OTHER DATA instead of FAIL."""
+    from evalkit.suites import get_suite
+
+    recs = []
+    for spec in get_suite("beir").datasets:
+        r = rec("bm25", spec.name, 0.8, suite="beir", kind="bm25")
+        r.dataset["n_docs"] = 7
+        recs.append(r)
+    runs = write(recs, tmp_path / "runs")
+    md = report([str(runs), "-f", "md", "--no-published"], capsys)
+    assert "| bm25 | 80.00 (other corpus) | 43.7 | – |" in md
+    assert "| bm25 | BEIR | 80.00 | 43.7 | – | OTHER DATA |" in md and "| FAIL |" not in md
+    rows = list(csv.DictReader(io.StringIO(report([str(runs), "-f", "csv"], capsys))))
+    beir = next(r for r in rows if r["table"] == "suites")
+    assert beir["other_corpus"] == "yes" and beir["diff"] == ""
+    main(["report", str(runs), "--fail-on-regression", "-f", "md"])  # no FAIL: exits 0
