@@ -471,6 +471,8 @@ def _detail_table(pairs: Pairs, items: Sequence[Score]) -> Table:
                 "; ".join(c.mismatches) or DASH,
             ]
         )
+    # a fixed order, whatever order the records were read in
+    body.sort(key=lambda r: (r[0], r[1], r[2], r[3], r[7], r[6]))
     return Table(
         "Against published numbers: each comparison (x100)",
         ["model", "dataset", "split", "metric", "evalkit", "as compared", "published", "source",

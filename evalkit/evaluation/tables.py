@@ -230,12 +230,34 @@ def _flat_settings(r: ResultRecord) -> dict[str, Any]:
     return out
 
 
+_WORD_ORDER = (
+    "dim",
+    "max_query_length",
+    "max_doc_length",
+    "top_k",
+    "query_prefix",
+    "doc_prefix",
+    "dtype",
+    "revision",
+    "hf_id",
+    "local_fingerprint",
+    "kind",
+    "backend",
+)
+
+
+def _word_rank(k: str) -> tuple[int, str]:
+    return (_WORD_ORDER.index(k) if k in _WORD_ORDER else len(_WORD_ORDER), k)
+
+
 def _word_value(v: Any) -> str:
     if isinstance(v, str) and len(v) > 12:
         return v[:8]  # revisions and fingerprints: their start names them
     if isinstance(v, (dict, list)):
         return hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:7]
-    return "none" if v is None else str(v)
+    if v is None:
+        return "unset"
+    return repr(v) if isinstance(v, str) and (not v or v != v.strip()) else str(v)
 
 
 def settings_words(records: Sequence[ResultRecord]) -> dict[str, str]:
@@ -249,19 +271,33 @@ def settings_words(records: Sequence[ResultRecord]) -> dict[str, str]:
     for by_key in groups.values():
         if len(by_key) < 2:
             continue
-        names = sorted({k for s in by_key.values() for k in s})
+        names = sorted({k for s in by_key.values() for k in s}, key=_word_rank)
         differ = [k for k in names if len({_word_value(s.get(k)) for s in by_key.values()}) > 1]
+        # the fewest settings that tell the rows apart, the most telling first: a label
+        # listing ten differences is not read
+        chosen: list[str] = []
+        for k in differ:
+            before = len({tuple(_word_value(s.get(c)) for c in chosen) for s in by_key.values()})
+            after = len(
+                {tuple(_word_value(s.get(c)) for c in [*chosen, k]) for s in by_key.values()}
+            )
+            if after > before:
+                chosen.append(k)
+            if after == len(by_key):
+                break
+        # --max-length sets both lengths: one phrase when they move together
+        together = all(
+            s.get("max_query_length") == s.get("max_doc_length") for s in by_key.values()
+        )
         for key, s in by_key.items():
-            vals = {k: _word_value(s.get(k)) for k in differ}
-            # --max-length sets both lengths: one phrase when they move together
-            q, d = vals.get("max_query_length"), vals.get("max_doc_length")
             parts = []
-            for k in differ:
-                if k in ("max_query_length", "max_doc_length") and q == d:
-                    if k == "max_query_length":
-                        parts.append(f"max length {q}")
-                    continue
-                parts.append(f"{_SETTING_WORDS.get(k, k.replace('_', ' '))} {vals[k]}")
+            for k in chosen:
+                word = _SETTING_WORDS.get(k, k.replace("_", " "))
+                if together and k in ("max_query_length", "max_doc_length"):
+                    word = "max length"
+                    if any(p.startswith("max length ") for p in parts):
+                        continue
+                parts.append(f"{word} {_word_value(s.get(k))}")
             out[key] = ", ".join(parts) or key[:7]
     return out
 
