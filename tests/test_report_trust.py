@@ -296,3 +296,7 @@ def test_a_paper_suite_on_another_corpus_gets_no_difference_to_the_paper(
     beir = next(r for r in rows if r["table"] == "suites")
     assert beir["other_corpus"] == "yes" and beir["diff"] == ""
     main(["report", str(runs), "--fail-on-regression", "-f", "md"])  # no FAIL: exits 0
+    from evalkit.evaluation.plots import figures
+
+    figs = {f.name: f for f in figures(scores(recs), {})}
+    assert "other corpus than the published one" in figs["datasets-beir"].title

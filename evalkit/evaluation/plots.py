@@ -70,6 +70,11 @@ def figures(
             colour = ax.lines[-1].get_color()
             for d, v, sampled in pts:
                 ax.plot(d, v, "o", mfc="white" if sampled else colour, color=colour)
+        # at least 10 points of y range: a 1.7-point gap must not fill the plot as a cliff
+        lo, hi = ax.get_ylim()
+        if hi - lo < 10:
+            mid = (hi + lo) / 2
+            ax.set_ylim(mid - 5, mid + 5)
         ax.set_xscale("log", base=2)
         dims = sorted({d for pts, _ in lines.values() for d, _, _ in pts})
         ax.set_xticks(dims, [str(d) for d in dims])
@@ -97,7 +102,8 @@ def figures(
             lang: {r: (sc.value, sc.sampled) for r, sc in vals.items()}
             for lang, vals in langs.items()
         }
-        png, title = _bars(plt, groups, f"{name}: {mt} per language", mt)
+        other = any(sc.other_data for vals in langs.values() for sc in vals.values())
+        png, title = _bars(plt, groups, f"{name}: {mt} per language", mt, other)
         out.append(Figure(f"languages-{name}", title, png))
     by_dataset = dataset_cells(items)
     for suite in present:
@@ -105,7 +111,10 @@ def figures(
         if all((suite, d) in drawn for d in data):
             continue  # MIRACL, MLDR: their per-language figures show them
         groups = {d: {r: (c.value, c.sampled) for r, c in rows.items()} for d, rows in data.items()}
-        png, title = _bars(plt, groups, f"{COLUMN_TITLES.get(suite, suite)}: {mt} per dataset", mt)
+        other = any(c.other_data for rows in data.values() for c in rows.values())
+        png, title = _bars(
+            plt, groups, f"{COLUMN_TITLES.get(suite, suite)}: {mt} per dataset", mt, other
+        )
         out.append(Figure(f"datasets-{suite}", title, png))
     return out
 
@@ -140,7 +149,11 @@ def dim_lines(items: Sequence[Score], full_dims: dict[str, int]) -> dict[str, di
 
 
 def _bars(  # type: ignore[no-untyped-def]
-    plt, groups: dict[str, dict[Row, tuple[float, bool]]], title: str, mt: str
+    plt,
+    groups: dict[str, dict[Row, tuple[float, bool]]],
+    title: str,
+    mt: str,
+    other_data: bool = False,
 ) -> tuple[bytes, str]:
     """Grouped bars; a model without a value gets no bar (never a bar at 0), a value a query
     sample went into is hatched and said so in the legend."""
@@ -162,8 +175,10 @@ def _bars(  # type: ignore[no-untyped-def]
                 b.set_facecolor("white")
     ax.set_xticks([k + 0.4 - width / 2 for k in range(len(keys))], keys, rotation=45, ha="right")
     ax.set_ylabel(f"{mt} x100")
-    notes = (["hatched = sampled queries"] if any_sampled else []) + (
-        ["no bar = not run"] if any_missing else []
+    notes = (
+        (["hatched = sampled queries"] if any_sampled else [])
+        + (["no bar = not run"] if any_missing else [])
+        + (["other corpus than the published one"] if other_data else [])
     )
     title += f" ({'; '.join(notes)})" if notes else ""
     ax.set_title(title)
