@@ -87,7 +87,7 @@ def figures(
         if any(sampled for pts, _ in lines.values() for _, _, sampled in pts):
             title += " (hollow = sampled queries)"
         ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         out.append(Figure(f"dims-{suite}", title, _png(fig)))
 
     # Per-language bars (datasets with languages) and per-dataset bars (every suite with more
@@ -156,7 +156,7 @@ def _bars(  # type: ignore[no-untyped-def]
     other_data: bool = False,
 ) -> tuple[bytes, str]:
     """Grouped bars; a model without a value gets no bar (never a bar at 0), a value a query
-    sample went into is hatched and said so in the legend."""
+    sample went into is hatched and said so in the title."""
     keys = sorted(groups)
     rows = sorted({r for v in groups.values() for r in v})
     width = 0.8 / max(1, len(rows))
@@ -182,5 +182,5 @@ def _bars(  # type: ignore[no-untyped-def]
     )
     title += f" ({'; '.join(notes)})" if notes else ""
     ax.set_title(title)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # never over a bar
     return _png(fig), title
