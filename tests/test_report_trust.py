@@ -300,3 +300,11 @@ def test_a_paper_suite_on_another_corpus_gets_no_difference_to_the_paper(
 
     figs = {f.name: f for f in figures(scores(recs), {})}
     assert "other corpus than the published one" in figs["datasets-beir"].title
+
+
+def test_a_full_run_beats_a_later_sample_of_the_same_experiment() -> None:
+    """--include-sampled fills gaps with samples; it never puts a sample over a full run."""
+    full, sample = rec("m", "d0", 0.5), rec("m", "d0", 0.9, sampled=True)
+    full.created_at, sample.created_at = "2026-01-01T00:00:00", "2026-02-01T00:00:00"
+    [s] = scores([full, sample], include_sampled=True)
+    assert s.value == pytest.approx(50.0) and not s.sampled
