@@ -178,7 +178,9 @@ def build_report(
         if any(c and not c.complete for c in shown):
             out.append(
                 "* = averaged over n of the expected (dataset, language) results: not the "
-                "suite's number, no difference to the paper, and rows with * cover different "
+                "suite's number"
+                + (", no difference to the paper" if paper_suites else "")
+                + ", and rows with * cover different "
                 "data, so they do not compare with each other (the per-dataset tables give the "
                 "average over the datasets all rows have)."
             )
@@ -701,7 +703,9 @@ def rich_tables(rep: Report) -> list[Any]:
 
     out: list[Any] = []
     for t in rep.tables:
-        rt = RichTable(title=t.title, title_justify="left", caption=t.note or None)
+        rt = RichTable(
+            title=t.title, title_justify="left", caption=t.note or None, caption_justify="left"
+        )
         for h, n in zip(t.headers, t.numeric):
             rt.add_column(h, justify="right" if n else "left", overflow="fold")
         for r in t.rows:
