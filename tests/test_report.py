@@ -96,7 +96,7 @@ def test_paper_reference_and_checks() -> None:
     )
     checks = {(c.model, c.suite): c.status for c in regression_checks(table, refs)}
     assert checks[("drama-base", "beir")] == "OK"
-    assert checks[("drama-1b@768", "beir")] == "FAIL"  # 56.0 against 58.5
+    assert checks[("drama-1b (dim 768)", "beir")] == "FAIL"  # 56.0 against 58.5
 
 
 def test_report_cli(tmp_path: Path, capsys) -> None:

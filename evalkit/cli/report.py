@@ -38,6 +38,12 @@ def report(
     ),
     ok: float = typer.Option(0.05, "--ok", help="|diff| (points) that counts as OK."),
     okish: float = typer.Option(0.5, "--okish", help="|diff| (points) that counts as OKish."),
+    published: bool = typer.Option(
+        None,
+        "--published/--no-published",
+        help="Beside each per-dataset value, the published number and whether it reproduces, "
+        "with a summary (default: on when results/published/published.csv exists).",
+    ),
     fail_on_regression: bool = typer.Option(
         False, "--fail-on-regression", help="Exit 1 when a complete suite is FAIL."
     ),
@@ -83,7 +89,20 @@ def report(
     if reference is None and not no_reference and PAPER_TABLE.is_file():
         reference = PAPER_TABLE
     refs = load_reference(reference) if reference is not None and not no_reference else []
-    rep = build_report(items, refs, metric, ok, okish)
+    from evalkit.evaluation import published as pubmod
+
+    if published is None:
+        published = pubmod.DEFAULT_PATH.is_file()
+    elif published and not pubmod.DEFAULT_PATH.is_file():
+        raise EvalkitError(f"--published: {pubmod.DEFAULT_PATH} not found")
+    pairs = None
+    if published:
+        rows = pubmod.load_published()
+        # each score against the published numbers of its own metric
+        pairs = [
+            (s.record, c) for s in items for c in pubmod.compare_record(s.record, rows, [s.metric])
+        ]
+    rep = build_report(items, refs, metric, ok, okish, pairs)
     if plots is not None or fmt == "html":
         from evalkit.evaluation.plots import figures
 
@@ -108,7 +127,6 @@ def report(
         atomic_write_text(out, render(rep, fmt))
         console.print(f"wrote {out}", soft_wrap=True)
     if refs and not rep.checks:
-        cells = {r.label: c for r, c in suite_cells(items).items()}
-        console.print(no_check_reason(cells, refs), soft_wrap=True, highlight=False)
+        console.print(no_check_reason(suite_cells(items), refs), soft_wrap=True, highlight=False)
     if fail_on_regression and any(c.status == "FAIL" for c in rep.checks):
         raise typer.Exit(1)

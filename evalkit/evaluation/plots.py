@@ -1,7 +1,10 @@
 """Report figures (matplotlib, Agg backend, PNG bytes): the main metric against Matryoshka dim
-per suite, per-language bars for MIRACL and MLDR, per-dataset bars for BEIR.
+per suite (each model's points over the datasets all its dims have), per-language bars for
+datasets with languages, per-dataset bars for every suite with several datasets and for every
+collection outside the paper's suites.
 
-Partial suite averages are drawn with hollow markers and labelled, as the tables mark them."""
+Values a query sample went into are drawn hollow or hatched and said so, as the tables mark
+them."""
 
 from __future__ import annotations
 
@@ -9,15 +12,16 @@ import io
 from collections.abc import Sequence
 
 from evalkit.errors import EvalkitError
-from evalkit.evaluation.report import Figure, metric_title
+from evalkit.evaluation.report import Figure, metric_title, suite_order
 from evalkit.evaluation.tables import (
     COLUMN_TITLES,
     PAPER_COLUMNS,
+    Common,
     Row,
     Score,
+    common_cells,
     dataset_cells,
     language_cells,
-    suite_cells,
 )
 
 
@@ -51,71 +55,132 @@ def figures(
     plt = _pyplot()
     mt = metric_title(metric)
     out: list[Figure] = []
-    cells = suite_cells(items)
+    present = sorted({s.suite for s in items}, key=suite_order)
 
-    # Score against dim: one line per model with at least two dims in a suite.
-    for suite in sorted({s.suite for s in items}, key=_suite_order):
-        lines: dict[tuple[str, str | None], list[tuple[int, float, bool]]] = {}
-        for row, by_suite in cells.items():
-            cell = by_suite.get(suite)
-            dim = row.dim or full_dims.get(row.name)
-            if cell is not None and dim:
-                lines.setdefault((row.name, row.settings), []).append(
-                    (dim, cell.value, cell.complete)
-                )
-        lines = {k: sorted(v) for k, v in lines.items() if len(v) > 1}
+    # Score against dim, each point over the data every dim of its model has.
+    all_lines = dim_lines(items, full_dims)
+    for suite in present:
+        lines = all_lines.get(suite, {})
         if not lines:
             continue
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for (name, settings), pts in sorted(lines.items()):
-            label = name + (f" [{settings}]" if settings else "")
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", label=label)
-            for d, v, complete in pts:
-                colour = ax.lines[-1].get_color()
-                ax.plot(d, v, "o", mfc=None if complete else "white", color=colour)
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for label, (pts, common) in sorted(lines.items()):
+            over = common.describe()
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", label=f"{label}, over {over}")
+            colour = ax.lines[-1].get_color()
+            for d, v, sampled in pts:
+                ax.plot(d, v, "o", mfc="white" if sampled else colour, color=colour)
+        # at least 10 points of y range: a 1.7-point gap must not fill the plot as a cliff
+        lo, hi = ax.get_ylim()
+        if hi - lo < 10:
+            mid = (hi + lo) / 2
+            ax.set_ylim(mid - 5, mid + 5)
         ax.set_xscale("log", base=2)
-        dims = sorted({d for pts in lines.values() for d, _, _ in pts})
+        dims = sorted({d for pts, _ in lines.values() for d, _, _ in pts})
         ax.set_xticks(dims, [str(d) for d in dims])
         ax.minorticks_off()
         ax.set_xlabel("Matryoshka dim")
         ax.set_ylabel(f"{mt} x100")
-        title = f"{COLUMN_TITLES.get(suite, suite)}: {mt} against dim"
-        if any(not c for pts in lines.values() for _, _, c in pts):
-            title += " (hollow = partial suite)"
-        ax.set_title(title)
-        ax.legend()
+        title = (
+            f"{COLUMN_TITLES.get(suite, suite)}: {mt} against dim, on the datasets every dim has"
+        )
+        if any(sampled for pts, _ in lines.values() for _, _, sampled in pts):
+            title += " (hollow = sampled queries)"
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         out.append(Figure(f"dims-{suite}", title, _png(fig)))
 
-    # Per-language bars (MIRACL, MLDR) and per-dataset bars (BEIR).
+    # Per-language bars (datasets with languages) and per-dataset bars (every suite with more
+    # than one dataset, and every collection outside the paper's suites).
     by_language = language_cells(items)
-    for suite in ("miracl", "mldr"):
-        for (s, name), langs in sorted(by_language.items()):
-            if s == suite:
-                groups = {lang: {r: v for r, v in vals.items()} for lang, vals in langs.items()}
-                title = f"{name}: {mt} per language"
-                out.append(Figure(f"languages-{name}", title, _bars(plt, groups, title, mt)))
-    beir = {d: rows for (s, d), rows in dataset_cells(items).items() if s == "beir"}
-    if beir:
-        groups = {d: {r: c.value for r, c in rows.items()} for d, rows in beir.items()}
-        title = f"BEIR: {mt} per dataset"
-        out.append(Figure("datasets-beir", title, _bars(plt, groups, title, mt)))
+    drawn: set[tuple[str, str]] = set()
+    for (s, name), langs in sorted(by_language.items(), key=lambda kv: suite_order(kv[0][0])):
+        if len(langs) < 2 and s in PAPER_COLUMNS:
+            continue
+        drawn.add((s, name))
+        groups = {
+            lang: {r: (sc.value, sc.sampled) for r, sc in vals.items()}
+            for lang, vals in langs.items()
+        }
+        other = any(sc.other_data for vals in langs.values() for sc in vals.values())
+        png, title = _bars(plt, groups, f"{name}: {mt} per language", mt, other)
+        out.append(Figure(f"languages-{name}", title, png))
+    by_dataset = dataset_cells(items)
+    for suite in present:
+        data = {d: rows for (s, d), rows in by_dataset.items() if s == suite}
+        if all((suite, d) in drawn for d in data):
+            continue  # MIRACL, MLDR: their per-language figures show them
+        groups = {d: {r: (c.value, c.sampled) for r, c in rows.items()} for d, rows in data.items()}
+        other = any(c.other_data for rows in data.values() for c in rows.values())
+        png, title = _bars(
+            plt, groups, f"{COLUMN_TITLES.get(suite, suite)}: {mt} per dataset", mt, other
+        )
+        out.append(Figure(f"datasets-{suite}", title, png))
     return out
 
 
-def _bars(plt, groups: dict[str, dict[Row, float]], title: str, mt: str) -> bytes:  # type: ignore[no-untyped-def]
+DimLine = tuple[list[tuple[int, float, bool]], Common]
+"""(dim, value, sampled) points, and the (dataset, language) results they average over."""
+
+
+def dim_lines(items: Sequence[Score], full_dims: dict[str, int]) -> dict[str, dict[str, DimLine]]:
+    """suite -> model label -> its score against Matryoshka dim: one line per model (and
+    settings) with at least two dims in a suite, each point averaged over the results every
+    dim of that model has. A dim run on other datasets would move the line by the data, not
+    by the dim; a model whose dims share no dataset gets no line."""
+    out: dict[str, dict[str, DimLine]] = {}
+    for suite in sorted({s.suite for s in items}, key=suite_order):
+        by_model: dict[tuple[str, str | None], list[Row]] = {}
+        for row in sorted({s.row for s in items if s.suite == suite}):
+            if row.dim or full_dims.get(row.name):
+                by_model.setdefault((row.name, row.settings), []).append(row)
+        for (name, settings), model_rows in by_model.items():
+            if len(model_rows) < 2:
+                continue
+            common = common_cells(items, suite, model_rows)
+            if not common.units:
+                continue
+            pts = sorted(
+                (r.dim or full_dims[r.name], common.cells[r].value, common.cells[r].sampled)
+                for r in model_rows
+            )
+            out.setdefault(suite, {})[Row(name, None, settings).label] = (pts, common)
+    return out
+
+
+def _bars(  # type: ignore[no-untyped-def]
+    plt,
+    groups: dict[str, dict[Row, tuple[float, bool]]],
+    title: str,
+    mt: str,
+    other_data: bool = False,
+) -> tuple[bytes, str]:
+    """Grouped bars; a model without a value gets no bar (never a bar at 0), a value a query
+    sample went into is hatched and said so in the title."""
     keys = sorted(groups)
     rows = sorted({r for v in groups.values() for r in v})
     width = 0.8 / max(1, len(rows))
     fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(keys) * max(1, len(rows))), 4))
+    any_sampled = False
+    any_missing = False
     for i, r in enumerate(rows):
-        xs = [k + i * width for k in range(len(keys))]
-        ax.bar(xs, [groups[k].get(r, 0.0) for k in keys], width, label=r.label)
+        xs = [k + i * width for k in range(len(keys)) if r in groups[keys[k]]]
+        vals = [groups[k][r] for k in keys if r in groups[k]]
+        any_missing |= len(vals) < len(keys)
+        bars = ax.bar(xs, [v for v, _ in vals], width, label=r.label)
+        for b, (_, sampled) in zip(bars, vals):
+            if sampled:
+                any_sampled = True
+                b.set_hatch("//")
+                b.set_facecolor("white")
     ax.set_xticks([k + 0.4 - width / 2 for k in range(len(keys))], keys, rotation=45, ha="right")
     ax.set_ylabel(f"{mt} x100")
+    notes = (
+        (["hatched = sampled queries"] if any_sampled else [])
+        + (["no bar = not run"] if any_missing else [])
+        + (["other corpus than the published one"] if other_data else [])
+    )
+    title += f" ({'; '.join(notes)})" if notes else ""
     ax.set_title(title)
-    ax.legend()
-    return _png(fig)
-
-
-def _suite_order(suite: str) -> tuple[int, str]:
-    return (PAPER_COLUMNS.index(suite) if suite in PAPER_COLUMNS else len(PAPER_COLUMNS), suite)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # never over a bar
+    return _png(fig), title

@@ -8,8 +8,9 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from evalkit.errors import EvalkitError
 from evalkit.metrics import parse_measure
@@ -33,6 +34,11 @@ class Cell:
     value: float
     n: int
     expected: int
+    sampled: bool = False
+    """Some of the scores behind it are from a query sample (``--include-sampled``)."""
+    other_data: bool = False
+    """Some of the scores behind it are on another corpus than the published collection of
+    that name (another document count: a subset, a test folder, another version)."""
 
     @property
     def complete(self) -> bool:
@@ -43,9 +49,10 @@ class Cell:
 
 @dataclass(frozen=True)
 class Row:
-    """One table row: a model at one Matryoshka dim (``None`` = its full dim). ``settings`` is
-    a short settings key, set only when one model and dim were run with several settings
-    (e.g. two --max-length values): they are different experiments and get different rows."""
+    """One table row: a model at one Matryoshka dim (``None`` = its full dim). ``settings`` says
+    in words what sets this row apart from the other settings of the same model (``max length
+    256``), set only when one model was run with several settings: they are different
+    experiments and get different rows."""
 
     name: str
     dim: int | None = None
@@ -60,11 +67,11 @@ class Row:
 
     @property
     def label(self) -> str:
-        return (
-            self.name
-            + (f"@{self.dim}" if self.dim else "")
-            + (f" [{self.settings}]" if self.settings else "")
+        """``minilm``, ``minilm (dim 128)``, ``drama-base (max length 256)``."""
+        parts = ([f"dim {self.dim}"] if self.dim else []) + (
+            [self.settings] if self.settings else []
         )
+        return self.name + (f" ({', '.join(parts)})" if parts else "")
 
 
 @dataclass(frozen=True)
@@ -76,10 +83,18 @@ class Score:
     dataset: str
     language: str | None
     value: float
+    sampled: bool = False
+    record: Any = field(default=None, compare=False, hash=False, repr=False)
+    other_data: bool = False
+    """Scored on a corpus whose size is not the published collection's (paper suites)."""
+    """The :class:`ResultRecord` scored (for the published-number comparison)."""
+    metric: str = ""
 
 
 def model_label(r: ResultRecord) -> str:
-    return _row(r).label
+    """``name@dim``: the label ``compare`` and ``export`` print (the report words its rows)."""
+    row = _row(r)
+    return row.name + (f"@{row.dim}" if row.dim else "")
 
 
 def _row(r: ResultRecord, settings: str | None = None) -> Row:
@@ -137,7 +152,9 @@ def scores(
     Records are taken in the order they were written (``created_at``): a later record of the
     same experiment replaces an earlier one."""
     used: list[tuple[ResultRecord, str, str]] = []
-    for r in sorted(records, key=lambda r: r.created_at or ""):
+    # A full run beats a sample of the same experiment whatever their order: the sample is
+    # only there to fill a gap (``--include-sampled``).
+    for r in sorted(records, key=lambda r: (r.is_full_run, r.created_at or "")):
         if not include_sampled and not r.is_full_run:
             continue
         suite = r.dataset.get("suite") or "local"
@@ -152,25 +169,137 @@ def scores(
         if r.top_k < parse_measure(m)[1]:
             continue  # scored from too short a list
         used.append((r, suite, m))
-    # Several settings for one model+dim: each gets its own row, named by its settings key.
-    keys: dict[Row, set[str]] = {}
     # Two collections of one name (two local folders called "docs"): different data, so
     # different datasets, named apart by a short fingerprint; never one dropped for the other.
     # (Each language of a dataset is its own data, with its own fingerprint.)
     sources: dict[tuple[str, str, str | None], set[str]] = {}
     for r, suite, _ in used:
-        keys.setdefault(_row(r), set()).add(r.settings_key)
         unit = (suite, r.dataset["name"], r.dataset.get("language"))
         sources.setdefault(unit, set()).add(data_identity(r))
+    words = settings_words([r for r, _, _ in used])
     out: dict[tuple, Score] = {}
     for r, suite, m in used:
-        row = _row(r, r.settings_key[:7] if len(keys[_row(r)]) > 1 else None)
+        row = _row(r, words.get(r.settings_key))
         lang = r.dataset.get("language")
         name, ident = r.dataset["name"], data_identity(r)
         if len(sources[(suite, name, lang)]) > 1:
             name = f"{name} ({ident})"
-        out[(row, suite, ident, name, lang)] = Score(row, suite, name, lang, 100 * r.scores[m])
+        out[(row, suite, ident, name, lang)] = Score(
+            row,
+            suite,
+            name,
+            lang,
+            100 * r.scores[m],
+            sampled=not r.is_full_run,
+            record=r,
+            metric=m,
+            other_data=_other_data(r),
+        )
     return list(out.values())
+
+
+def _other_data(r: ResultRecord) -> bool:
+    """The record read a collection of another size than the one the paper's suites publish
+    (a paper comparison on it would compare different data)."""
+    from evalkit.evaluation.published import catalog_docs
+
+    if (r.dataset.get("suite") or "local") not in PAPER_COLUMNS:
+        return False
+    n, want = r.dataset.get("n_docs"), catalog_docs(r.dataset["name"], r.dataset.get("language"))
+    return n is not None and want is not None and int(n) != want
+
+
+_SETTING_WORDS = {
+    "max_doc_length": "max doc length",
+    "max_query_length": "max query length",
+    "top_k": "top-k",
+    "cache_dtype": "cache dtype",
+    "local_fingerprint": "weights",
+    "hf_id": "checkpoint",
+    "analyzer_language": "analyzer",
+}
+
+
+def _flat_settings(r: ResultRecord) -> dict[str, Any]:
+    s = r.settings()
+    out = {**s["model"], **s["search"], "top_k": s["top_k"]}
+    # full_dim never sets rows of one model apart; a dim the row names (``dim 128``) is the
+    # same within the group, so it never shows twice
+    for k in ("full_dim", "name"):
+        out.pop(k, None)
+    return out
+
+
+_WORD_ORDER = (
+    "dim",
+    "max_query_length",
+    "max_doc_length",
+    "top_k",
+    "query_prefix",
+    "doc_prefix",
+    "dtype",
+    "revision",
+    "hf_id",
+    "local_fingerprint",
+    "kind",
+    "backend",
+)
+
+
+def _word_rank(k: str) -> tuple[int, str]:
+    return (_WORD_ORDER.index(k) if k in _WORD_ORDER else len(_WORD_ORDER), k)
+
+
+def _word_value(v: Any) -> str:
+    if isinstance(v, str) and len(v) > 12:
+        return v[:8]  # revisions and fingerprints: their start names them
+    if isinstance(v, (dict, list)):
+        return hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:7]
+    if v is None:
+        return "unset"
+    return repr(v) if isinstance(v, str) and (not v or v != v.strip()) else str(v)
+
+
+def settings_words(records: Sequence[ResultRecord]) -> dict[str, str]:
+    """settings key -> what sets it apart, in words, from the other settings of the same
+    model at the same dim (``max length 256``, ``top-k 100``); keys of a model run with one
+    setting only are left out. Derived from what differs, so any setting gets a name."""
+    groups: dict[Row, dict[str, dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(_row(r), {})[r.settings_key] = _flat_settings(r)
+    out: dict[str, str] = {}
+    for by_key in groups.values():
+        if len(by_key) < 2:
+            continue
+        names = sorted({k for s in by_key.values() for k in s}, key=_word_rank)
+        differ = [k for k in names if len({_word_value(s.get(k)) for s in by_key.values()}) > 1]
+        # the fewest settings that tell the rows apart, the most telling first: a label
+        # listing ten differences is not read
+        chosen: list[str] = []
+        for k in differ:
+            before = len({tuple(_word_value(s.get(c)) for c in chosen) for s in by_key.values()})
+            after = len(
+                {tuple(_word_value(s.get(c)) for c in [*chosen, k]) for s in by_key.values()}
+            )
+            if after > before:
+                chosen.append(k)
+            if after == len(by_key):
+                break
+        # --max-length sets both lengths: one phrase when they move together
+        together = all(
+            s.get("max_query_length") == s.get("max_doc_length") for s in by_key.values()
+        )
+        for key, s in by_key.items():
+            parts = []
+            for k in chosen:
+                word = _SETTING_WORDS.get(k, k.replace("_", " "))
+                if together and k in ("max_query_length", "max_doc_length"):
+                    word = "max length"
+                    if any(p.startswith("max length ") for p in parts):
+                        continue
+                parts.append(f"{word} {_word_value(s.get(k))}")
+            out[key] = ", ".join(parts) or key[:7]
+    return out
 
 
 def data_identity(r: ResultRecord) -> str:
@@ -206,38 +335,104 @@ def suite_table(
 
 
 def suite_cells(items: Sequence[Score]) -> dict[Row, dict[str, Cell]]:
+    """row -> suite -> the row's own average over the (dataset, language) units it has.
+
+    ``expected`` is the registered suite's size; for a suite evalkit does not register (local
+    folders), every unit any row has: a row missing one is incomplete, never ``complete``."""
     units: dict[tuple[Row, str], dict[str, dict[str | None, float]]] = {}
+    sampled: set[tuple[Row, str]] = set()
+    other: set[tuple[Row, str]] = set()
+    seen: dict[str, set[tuple[str, str | None]]] = {}
     for s in items:
         units.setdefault((s.row, s.suite), {}).setdefault(s.dataset, {})[s.language] = s.value
+        seen.setdefault(s.suite, set()).add((s.dataset, s.language))
+        if s.sampled:
+            sampled.add((s.row, s.suite))
+        if s.other_data:
+            other.add((s.row, s.suite))
     table: dict[Row, dict[str, Cell]] = {}
     for (row, suite), by_dataset in units.items():
         means = [sum(v.values()) / len(v) for v in by_dataset.values()]
         n = sum(len(v) for v in by_dataset.values())
-        expected = expected_units(suite) or n
-        table.setdefault(row, {})[suite] = Cell(sum(means) / len(means), n, expected)
+        expected = expected_units(suite) or len(seen[suite])
+        table.setdefault(row, {})[suite] = Cell(
+            sum(means) / len(means), n, expected, (row, suite) in sampled, (row, suite) in other
+        )
     return table
+
+
+@dataclass
+class Common:
+    """Averages of one suite over the (dataset, language) units every row has."""
+
+    units: list[tuple[str, str | None]]
+    cells: dict[Row, Cell]
+    differ: bool
+    """The rows' own averages cover different units (so only these compare like with like)."""
+
+    @property
+    def datasets(self) -> list[str]:
+        return sorted({d for d, _ in self.units})
+
+    def describe(self) -> str:
+        names = self.datasets
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        return f"{len(names)} dataset{'s' if len(names) != 1 else ''}: {shown}"
+
+
+def common_cells(items: Sequence[Score], suite: str, rows: Sequence[Row]) -> Common:
+    """Each of ``rows``' average over the units of ``suite`` all of them have (a dataset's
+    languages averaged first, as everywhere)."""
+    have: dict[Row, dict[tuple[str, str | None], Score]] = {r: {} for r in rows}
+    for s in items:
+        if s.suite == suite and s.row in have:
+            have[s.row][(s.dataset, s.language)] = s
+    sets = [set(v) for v in have.values()]
+    common = set.intersection(*sets) if sets else set()
+    differ = len({frozenset(x) for x in sets}) > 1
+    cells: dict[Row, Cell] = {}
+    if common:
+        for row, by_unit in have.items():
+            per: dict[str, list[float]] = {}
+            for u in common:
+                per.setdefault(u[0], []).append(by_unit[u].value)
+            means = [sum(v) / len(v) for v in per.values()]
+            cells[row] = Cell(
+                sum(means) / len(means),
+                len(common),
+                len(common),
+                any(by_unit[u].sampled for u in common),
+                any(by_unit[u].other_data for u in common),
+            )
+    return Common(sorted(common, key=lambda u: (u[0], u[1] or "")), cells, differ)
 
 
 def dataset_cells(items: Sequence[Score]) -> dict[tuple[str, str], dict[Row, Cell]]:
     """(suite, dataset) -> row -> mean over the dataset's languages, with n/expected."""
-    units: dict[tuple[str, str], dict[Row, list[float]]] = {}
+    units: dict[tuple[str, str], dict[Row, list[Score]]] = {}
     for s in items:
-        units.setdefault((s.suite, s.dataset), {}).setdefault(s.row, []).append(s.value)
+        units.setdefault((s.suite, s.dataset), {}).setdefault(s.row, []).append(s)
     return {
         key: {
-            row: Cell(sum(v) / len(v), len(v), dataset_languages(*key) or len(v))
+            row: Cell(
+                sum(x.value for x in v) / len(v),
+                len(v),
+                dataset_languages(*key) or len(v),
+                any(x.sampled for x in v),
+                any(x.other_data for x in v),
+            )
             for row, v in by_row.items()
         }
         for key, by_row in units.items()
     }
 
 
-def language_cells(items: Sequence[Score]) -> dict[tuple[str, str], dict[str, dict[Row, float]]]:
+def language_cells(items: Sequence[Score]) -> dict[tuple[str, str], dict[str, dict[Row, Score]]]:
     """(suite, dataset) -> language -> row -> score, for datasets with languages/subsets."""
-    out: dict[tuple[str, str], dict[str, dict[Row, float]]] = {}
+    out: dict[tuple[str, str], dict[str, dict[Row, Score]]] = {}
     for s in items:
         if s.language:
-            out.setdefault((s.suite, s.dataset), {}).setdefault(s.language, {})[s.row] = s.value
+            out.setdefault((s.suite, s.dataset), {}).setdefault(s.language, {})[s.row] = s
     return out
 
 
@@ -309,43 +504,59 @@ def reference_for(row: Row, refs: Sequence[Reference]) -> Reference | None:
 
 
 def regression_checks(
-    table: dict[str, dict[str, Cell]],
+    table: dict[str, dict[str, Cell]] | dict[Row, dict[str, Cell]],
     refs: Sequence[Reference],
     ok: float = 0.05,
     okish: float = 0.5,
 ) -> list[Check]:
     """Compare complete and partial suite averages with the reference rows of the same model
-    (every settings variant of it: ``model@dim [settings]`` rows are all checked)."""
+    at the same dim (every settings variant of it is checked). A sampled average is never
+    OK or FAIL: it is PARTIAL, as the paper's number is over all queries; an average over
+    another corpus than the published one is OTHER DATA."""
     checks = []
-    for ref in refs:
-        if not ref.evalkit_model:
+    for key in sorted(table):  # type: ignore[type-var]
+        row = key if isinstance(key, Row) else _parse_label(key)
+        ref = reference_for(row, refs)
+        if ref is None:
             continue
-        label = ref.evalkit_model + (f"@{ref.dim}" if ref.dim else "")
-        for row_label in sorted(table):
-            if row_label.split(" [")[0] != label:
+        for suite, value in ref.values.items():
+            cell = table[key].get(suite)  # type: ignore[index]
+            if cell is None or math.isnan(cell.value):
                 continue
-            for suite, value in ref.values.items():
-                cell = table[row_label].get(suite)
-                if cell is None or math.isnan(cell.value):
-                    continue
-                st = status(cell.value, value, ok, okish) if cell.complete else "PARTIAL"
-                checks.append(Check(row_label, suite, cell.value, value, cell.complete, st))
+            whole = cell.complete and not cell.sampled and not cell.other_data
+            st = (
+                "OTHER DATA"
+                if cell.other_data
+                else status(cell.value, value, ok, okish)
+                if whole
+                else "PARTIAL"
+            )
+            checks.append(Check(row.label, suite, cell.value, value, whole, st))
     return checks
 
 
-def no_check_reason(table: dict[str, dict[str, Cell]], refs: Sequence[Reference]) -> str:
+def _parse_label(label: str) -> Row:
+    """A :attr:`Row.label` back into its name and dim (callers holding labels only)."""
+    name, _, rest = label.partition(" (")
+    dim = None
+    for part in rest.rstrip(")").split(", "):
+        if part.startswith("dim ") and part[4:].isdigit():
+            dim = int(part[4:])
+    return Row(name, dim)
+
+
+def no_check_reason(table: dict[Row, dict[str, Cell]], refs: Sequence[Reference]) -> str:
     """Why :func:`regression_checks` found nothing: name the models that have a reference
     row and the suites it covers, rather than claim that no model has one."""
-    have = {r.evalkit_model + (f"@{r.dim}" if r.dim else ""): r for r in refs if r.evalkit_model}
     lines = []
-    for row_label in sorted(table):
-        ref = have.get(row_label.split(" [")[0])
+    for row in sorted(table):
+        ref = reference_for(row, refs)
         if ref is None:
             continue
         wanted = ", ".join(COLUMN_TITLES.get(c, c) for c in ref.values) or "no suite"
-        held = ", ".join(COLUMN_TITLES.get(c, c) for c in sorted(table[row_label]))
+        held = ", ".join(COLUMN_TITLES.get(c, c) for c in sorted(table[row]))
         lines.append(
-            f"{row_label} has a reference row ({wanted}), but its records hold no full run of "
+            f"{row.label} has a reference row ({wanted}), but its records hold no full run of "
             f"those suites (only {held})"
         )
     return "\n".join(lines) or "no model in the records has a reference row"
