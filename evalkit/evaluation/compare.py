@@ -126,9 +126,10 @@ class Comparison:
         return 1 if self.failed else 0
 
     def method(self) -> str:
+        n = sum(x.p is not None for x in self.lines)
         return (
             f"Test: {TEST_NAME}; per dataset, p-values Holm-adjusted over the "
-            f"{sum(x.p is not None for x in self.lines)} datasets compared; suite averages: "
+            f"{n} dataset{'s' if n != 1 else ''} compared; suite averages: "
             "stratified randomisation test (flips within each dataset, statistic = mean of the "
             "per-dataset mean differences), Holm-adjusted over the suites. A row regresses when "
             f"current - baseline < -{self.tolerance:g} points"
@@ -519,7 +520,11 @@ def _held_equal(
     the difference can be the model's alone)."""
     if not paired:
         return ""
-    held = [] if data_differ else ["the data (source fingerprint or Hub revision)"]
+    held = (
+        []
+        if data_differ
+        else ["the data (corpus, queries and judgements, by content fingerprint or Hub revision)"]
+    )
     held.append("split and language")
     if not data_differ:
         samples = {json.dumps(b.dataset.get("sampled_queries")) for _, b, _ in paired}
@@ -536,7 +541,7 @@ def _held_equal(
         ks = sorted({b.top_k for _, b, _ in paired})
         held.append(f"top-k {', '.join(map(str, ks))}")
     held.append(f"metric {_metric_words(metric)}")
-    return "held equal in every pair: " + ", ".join(held)
+    return "held equal in every dataset compared: " + ", ".join(held)
 
 
 def _models(records: Sequence[ResultRecord]) -> str:
@@ -652,7 +657,8 @@ def to_markdown(cmp: Comparison) -> str:
     out += [f"- {h[:1].upper()}{h[1:]}" for h in header_lines(cmp)]
     out += [
         "",
-        f"Metric: {_metric_words(cmp.metric)} (x100); Δ = current − baseline, in points.",
+        f"Metric: {_metric_words(cmp.metric)} (x100); Δ = current − baseline, in points; "
+        f"{_status_meaning(cmp)}.",
         "",
     ]
     col_b, col_c = _columns(cmp)
@@ -694,63 +700,60 @@ def to_json(cmp: Comparison) -> str:
 
 
 _HTML_CSS = """
-h2{font-size:1.1em;margin:1.6em 0 .3em}
+h2{font-size:1.1em;margin:1.8em 0 .3em}
 p.verdict{font-size:1.1em;font-weight:600}
 p.verdict.fail,td.regressed,td.missing{color:#b00}
 td.improved{color:#070}
 td.new{color:#555}
+th{text-align:left}
+th.n{text-align:right}
+th[scope=row]{font-weight:600;padding-right:1.5em;border-bottom:1px solid #ddd}
 table.models td,table.models th{vertical-align:top;text-align:left}
-table.models th[scope=row]{font-weight:600;border-bottom:1px solid #ddd}
-td.unset{color:#888;font-style:italic}
+td.unset{color:#888}
 """
+
+
+def _status_meaning(cmp: Comparison) -> str:
+    sig = (
+        f" and its Holm-adjusted p < {cmp.alpha:g}"
+        if cmp.alpha is not None
+        else "; without --alpha that is a verdict on size, not on significance (read p)"
+    )
+    return f"status: improved or regressed when |Δ| > {cmp.tolerance:g} points{sig}"
 
 
 def to_html(cmp: Comparison) -> str:
     """One self-contained file in the report's style: inline CSS, no scripts, no network
-    references. What is compared and the conditions come first, then the tables."""
+    references. What is compared and under which conditions, then the scores, then every
+    model and search setting that differs."""
     from evalkit.evaluation.report import _CSS
 
     e = html.escape
     col_b, col_c = _columns(cmp)
-    title = "evalkit compare: " + (
-        " vs ".join(
-            dict.fromkeys(x.split(" (")[0] for x in (cmp.baseline_model, cmp.current_model))
-        )
-    )
-    fail = " fail" if cmp.failed else ""
+    names = dict.fromkeys(x.split(" (")[0] for x in (cmp.baseline_model, cmp.current_model))
+    title = "evalkit compare: " + " vs ".join(names)
+    verdict = _verdict(cmp)
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{e(title)}</title><style>{_CSS}{_HTML_CSS}</style></head><body>",
         f"<h1>{e(title)}</h1>",
-        f'<p class="verdict{fail}">{e(_verdict(cmp)[:1].upper() + _verdict(cmp)[1:])}.</p>',
-        "<h2>What is compared</h2>",
+        f'<p class="verdict{" fail" if cmp.failed else ""}">'
+        f"{e(verdict[:1].upper() + verdict[1:])}.</p>",
     ]
     for mp in cmp.models:
-        cap = f"Model {mp.model}" if mp.model else "Models"
+        cap = f"Model {mp.model}" if mp.model else "Compared"
         cap += f" (on {', '.join(mp.datasets)})" if mp.datasets else ""
-        out.append(
-            f'<table class="models"><caption>{e(cap)}</caption><thead><tr><th></th>'
-            "<th>baseline</th><th>current</th></tr></thead><tbody>"
-            f'<tr><th scope="row">model</th><td>{e(mp.baseline)}</td><td>{e(mp.current)}</td></tr>'
-        )
-        for d in mp.differences:
-            if d.field == "model.name":
-                continue  # the row above names them
-            cells = "".join(
-                f"<td>{e(v)}</td>" if v is not None else '<td class="unset">not stated</td>'
-                for v in (d.baseline, d.current)
-            )
-            out.append(f'<tr><th scope="row">{e(d.what)}</th>{cells}</tr>')
+        out.append(f'<table class="sides"><caption>{e(cap)}</caption><tbody>')
+        for side, desc in (("baseline", mp.baseline), ("current", mp.current)):
+            out.append(f'<tr><th scope="row">{side}</th><td>{e(desc)}</td></tr>')
         out.append("</tbody></table>")
-        if not mp.differences:
-            out.append('<p class="note">The same model and settings on both sides.</p>')
     if cmp.conditions:
-        text = cmp.conditions[:1].upper() + cmp.conditions[1:]
-        out.append(f'<p class="note">{e(text)}.</p>')
+        out.append(f'<p class="note">{e(cmp.conditions[:1].upper() + cmp.conditions[1:])}.</p>')
     out.append(
         f'<p class="note">Scores: {e(_metric_words(cmp.metric))} x100; Δ = current − baseline, '
-        "in points; p: paired randomisation test over the queries both sides hold.</p>"
+        "in points; p: paired randomisation test over the queries both sides hold, two-sided; "
+        f"{e(_status_meaning(cmp))}.</p>"
     )
     per_model = any(x.model for x in cmp.lines)
     for title_t, rows in (("Suite averages", cmp.suites), ("Datasets", cmp.lines)):
@@ -768,8 +771,11 @@ def to_html(cmp: Comparison) -> str:
             "status",
         ]
         numeric = ([False] if per_model else []) + [False, False] + [True] * 6 + [False]
-        out.append(f"<table><caption>{e(title_t)}</caption><thead><tr>")
-        out += [f"<th>{e(h)}</th>" for h in heads]
+        out.append(f"<h2>{e(title_t)}</h2><table><thead><tr>")
+        out += [
+            f'<th class="n">{e(h)}</th>' if n else f"<th>{e(h)}</th>"
+            for h, n in zip(heads, numeric)
+        ]
         out.append("</tr></thead><tbody>")
         for x in rows:
             name = x.dataset + (f"/{x.language}" if x.language else "")
@@ -791,6 +797,27 @@ def to_html(cmp: Comparison) -> str:
             tds.append(f'<td class="{e(x.status)}">{e(status)}</td>')
             out.append("<tr>" + "".join(tds) + "</tr>")
         out.append("</tbody></table>")
+    for mp in cmp.models:
+        if not mp.differences:
+            continue
+        cap = "Model and search settings that differ" + (f": {mp.model}" if mp.model else "")
+        cap += f" (on {', '.join(mp.datasets)})" if mp.datasets else ""
+        out.append(
+            f'<h2>{e(cap)}</h2><table class="models"><thead><tr><th></th>'
+            "<th>baseline</th><th>current</th></tr></thead><tbody>"
+        )
+        for d in mp.differences:
+            cells = "".join(
+                f"<td>{e(v)}</td>" if v is not None else '<td class="unset">–</td>'
+                for v in (d.baseline, d.current)
+            )
+            out.append(f'<tr><th scope="row">{e(d.what)}</th>{cells}</tr>')
+        out.append("</tbody></table>")
+        if any(v is None for d in mp.differences for v in (d.baseline, d.current)):
+            out.append(
+                '<p class="note">–: not among that record\'s settings (the setting does not '
+                "apply to that model, or the record does not state it).</p>"
+            )
     out.append(f'<p class="note">{e(cmp.method())}</p>')
     out += [f'<p class="note">{e(n)}</p>' for n in cmp.notes]
     out.append("</body></html>")
