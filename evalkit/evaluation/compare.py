@@ -654,7 +654,10 @@ def _columns(cmp: Comparison) -> tuple[str, str]:
 def to_markdown(cmp: Comparison) -> str:
     """A pull-request comment."""
     out = [f"**evalkit compare**: {_verdict(cmp)}", ""]
-    out += [f"- {h[:1].upper()}{h[1:]}" for h in header_lines(cmp)]
+    nested = len(cmp.models) > 1
+    for h in header_lines(cmp):
+        sub = nested and h.startswith("model settings that differ")
+        out.append(("  - " if sub else "- ") + h[:1].upper() + h[1:])
     out += [
         "",
         f"Metric: {_metric_words(cmp.metric)} (x100); Δ = current − baseline, in points; "
@@ -731,7 +734,12 @@ def to_html(cmp: Comparison) -> str:
     e = html.escape
     col_b, col_c = _columns(cmp)
     names = dict.fromkeys(x.split(" (")[0] for x in (cmp.baseline_model, cmp.current_model))
-    title = "evalkit compare: " + " vs ".join(names)
+    per_model = any(mp.model for mp in cmp.models)
+    title = "evalkit compare: " + (
+        f"{', '.join(mp.model for mp in cmp.models)}, each against itself"
+        if per_model
+        else " vs ".join(names)
+    )
     verdict = _verdict(cmp)
     out = [
         "<!DOCTYPE html>",
@@ -747,6 +755,10 @@ def to_html(cmp: Comparison) -> str:
         out.append(f'<table class="sides"><caption>{e(cap)}</caption><tbody>')
         for side, desc in (("baseline", mp.baseline), ("current", mp.current)):
             out.append(f'<tr><th scope="row">{side}</th><td>{e(desc)}</td></tr>')
+        if mp.baseline == mp.current:
+            # equal descriptions must not read as equal runs: say what differs, or that nothing
+            what = mp.differences_in_words() if mp.differences else "nothing: the same settings"
+            out.append(f'<tr><th scope="row">differs in</th><td>{e(what)}</td></tr>')
         out.append("</tbody></table>")
     if cmp.conditions:
         out.append(f'<p class="note">{e(cmp.conditions[:1].upper() + cmp.conditions[1:])}.</p>')
