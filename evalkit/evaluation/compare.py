@@ -312,7 +312,8 @@ def _model_pairs(pairs: list[tuple[Key, ResultRecord, ResultRecord]]) -> list[Mo
         diffs = _differences(_model_side(b), _model_side(c))
         pair = ModelPair(k[5], describe_model(b), describe_model(c), diffs)
         sig = (k[5], pair.baseline, pair.current, json.dumps([asdict(d) for d in diffs]))
-        groups.setdefault(sig, (pair, []))[1].append(k[1] + (f"/{k[3]}" if k[3] else ""))
+        where = k[1] + (f"/{k[3]}" if k[3] else "") + (f" @{k[4]}" if k[4] else "")
+        groups.setdefault(sig, (pair, []))[1].append(where)
     per_model: dict[str, int] = {}
     for sig in groups:
         per_model[sig[0]] = per_model.get(sig[0], 0) + 1
