@@ -1,5 +1,6 @@
 """``evalkit compare``: the paired randomisation test against scipy, Holm's correction, exit
-codes, tolerance edges, and refusal of pairs whose settings or queries differ.
+codes, tolerance edges, and refusal of pairs whose top-k or queries differ (two models are
+compared: tests/test_compare_models.py).
 
 Baselines are real BM25 runs. A "current" that regresses is the baseline with some per-query
 scores lowered, as a code change that hurt those queries would write it."""
@@ -151,14 +152,15 @@ def test_missing_dataset_fails(baseline: Path, tmp_path: Path, capsys) -> None:
     assert code == 1 and "missing" in out and "not in CURRENT" in out
 
 
-def test_refuses_other_settings_unless_told(baseline: Path, tmp_path: Path, capsys) -> None:
+def test_refuses_another_top_k_unless_told(baseline: Path, tmp_path: Path, capsys) -> None:
     import evalkit
 
     evalkit.evaluate("bm25", "demo", output_dir=tmp_path / "cur", top_k=100)
     demo = [str(p) for p in baseline.rglob("*.json") if "/demo/" in str(p)]
     code, _, err = _compare(capsys, demo[0], str(tmp_path / "cur"))
-    assert code == 2 and "settings differ (top_k: 1000 -> 100)" in err
-    assert _compare(capsys, demo[0], str(tmp_path / "cur"), "--allow-settings-mismatch")[0] == 0
+    assert code == 2 and "top-k differs (1000 in BASELINE, 100 in CURRENT" in err
+    code, out, _ = _compare(capsys, demo[0], str(tmp_path / "cur"), "--allow-settings-mismatch")
+    assert code == 0 and "top-k differs (--allow-settings-mismatch): 1000 in BASELINE" in out
 
 
 def test_refuses_other_query_sets_unless_told(baseline: Path, tmp_path: Path, capsys) -> None:
@@ -217,10 +219,10 @@ def test_ci_workflow_passes_on_a_fresh_run_against_its_stored_baseline(
     assert "| minilm | demo | demo | 76.68 | 76.68 | +0.00 |" in out
 
 
-def test_two_models_one_a_side_compare_only_when_told(capsys) -> None:
+def test_two_stored_models_one_a_side_compare_without_a_flag(capsys) -> None:
     stored = Path(__file__).resolve().parents[1] / "results" / "baselines" / "demo"
     bm25, minilm = str(stored / "bm25"), str(stored / "minilm")
-    code, _, err = _compare(capsys, bm25, minilm)
-    assert code == 2 and "model.name: 'bm25' -> 'minilm'" in err
-    code, out, _ = _compare(capsys, bm25, minilm, "--allow-settings-mismatch")
-    assert code == 0 and "improved" in out and "| demo | demo | 66.65 | 76.68 | +10.04 |" in out
+    code, out, err = _compare(capsys, bm25, minilm)
+    assert code == 0, err
+    assert "improved" in out and "| demo | demo | 66.65 | 76.68 | +10.04 |" in out
+    assert "- Baseline: bm25 (bm25s lucene, k1 0.9 b 0.4) vs current: minilm (" in out
