@@ -256,7 +256,7 @@ def _word_value(v: Any) -> str:
     if isinstance(v, (dict, list)):
         return hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:7]
     if v is None:
-        return "unset"
+        return "default"
     return repr(v) if isinstance(v, str) and (not v or v != v.strip()) else str(v)
 
 
@@ -297,6 +297,9 @@ def settings_words(records: Sequence[ResultRecord]) -> dict[str, str]:
                     word = "max length"
                     if any(p.startswith("max length ") for p in parts):
                         continue
+                if k == "dim" and s.get(k) is None:  # a model's own width (BM25: none at all)
+                    parts.append("full dim")
+                    continue
                 parts.append(f"{word} {_word_value(s.get(k))}")
             out[key] = ", ".join(parts) or key[:7]
     return out
