@@ -223,6 +223,17 @@ def test_wrong_checkpoints_are_refused(ckpt: dict[str, Path], tmp_path: Path) ->
     with pytest.raises(ModelError, match="attn_implementation"):
         drama(ckpt["template"], "flex_attention")
 
+    # a weight the Llama model has no place for (a trained projection, say) would be dropped
+    from safetensors.torch import load_file, save_file
+
+    extra = tmp_path / "extra_weight"
+    shutil.copytree(ckpt["template"], extra)
+    weights = load_file(extra / "model.safetensors")
+    weights["projection.weight"] = torch.ones(4, 4)
+    save_file(weights, extra / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ModelError, match="does not use .*projection.weight"):
+        drama(extra)
+
 
 def test_catalog_has_the_three_drama_models() -> None:
     models = registered_models()

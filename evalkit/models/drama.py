@@ -41,6 +41,7 @@ import numpy as np
 from evalkit.errors import ModelError
 from evalkit.models.base import ModelSpec, TokenIds
 from evalkit.models.transformer import TransformerEncoder, _one_line, dtype_kwarg
+from evalkit.models.weights import check_loading_info
 
 QUERY_PREFIX = "Query: "
 BOS_TOKEN = "<|begin_of_text|>"
@@ -123,13 +124,9 @@ class DramaEncoder(TransformerEncoder):
                 f"--model {spec.name}: cannot load {self.source} with attn_implementation="
                 f"{self.attn_implementation} ({_one_line(e)})"
             ) from None
-        missing = sorted(info.get("missing_keys") or [])
-        if missing:
-            # Random weights would still "work" and give meaningless scores.
-            raise ModelError(
-                f"--model {spec.name}: {self.source} lacks {len(missing)} weight(s) of a Llama "
-                f"model (e.g. {missing[0]}); not a DRAMA checkpoint"
-            )
+        # Random (missing) or dropped (unexpected) weights would still "work" and give
+        # meaningless scores: the same check as every other loader.
+        check_loading_info(spec.name, str(self.source), info)
         n = 0
         for module in model.modules():
             if hasattr(module, "is_causal"):
