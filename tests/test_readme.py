@@ -368,6 +368,10 @@ OFFLINE = {
 
 
 REFUSED_DIM = ["run", "--model", "drama-base", "--suite", "path/to/scifact", "--dim", "128"]
+REFUSED_ENCODE_DIM = [
+    *("encode", "--model", "drama-base", "--input", "q.jsonl", "--kind", "query"),
+    *("--dim", "128", "--output", "q128.npy"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -386,7 +390,7 @@ def cli_results(workspace: dict[str, Path]) -> dict[str, tuple[int, str]]:
     for name in ("BASELINE", "CURRENT"):
         shutil.copytree(cwd / "results" / "runs", cwd / name)
     rest = [a for a in argvs if " ".join(a) in OFFLINE and " ".join(a) not in got]
-    return got | run_evalkit(workspace, [*rest, REFUSED_DIM])
+    return got | run_evalkit(workspace, [*rest, REFUSED_DIM, REFUSED_ENCODE_DIM])
 
 
 def test_offline_commands_run(
@@ -443,6 +447,10 @@ def test_python_api_block_runs_verbatim(
     want = cli_line[0][len("error: ") :]
     want = want.replace("--dim 128", "dim=128").replace("add --force-dim", "pass force_dim=True")
     assert "force_dim=True" in want and api == [want, want]
+    # evalkit encode: the same rule, naming its own --force-dim
+    rc, out = cli_results[" ".join(REFUSED_ENCODE_DIM)]
+    assert rc == 2 and f"error: {cli_line[0][len('error: ') :]}" in out, out
+    assert not (workspace["cwd"] / "q128.npy").exists()
 
 
 def test_adapters_block_runs(workspace: dict[str, Path]) -> None:
@@ -451,5 +459,17 @@ def test_adapters_block_runs(workspace: dict[str, Path]) -> None:
     assert old in code, "README's adapter block changed: update ADAPTER_SUBSTITUTION"
     prelude = "from evalkit.adapters.mteb_tasks import local_retrieval_task\n"
     code = prelude + code.replace(old, new)
+    # and the adapters follow encode_queries' dim rule
+    code += """
+from evalkit.errors import EvalkitError
+for make in (mteb_model, beir_model):
+    try:
+        make("drama-base", dim=128)
+        print("NOT REFUSED")
+    except EvalkitError as e:
+        assert "pass force_dim=True" in str(e), e
+make("drama-base", dim=128, force_dim=True)
+"""
     proc = run_python(workspace, code)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "NOT REFUSED" not in proc.stdout
