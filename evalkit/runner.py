@@ -23,7 +23,13 @@ from evalkit import suites as suites_mod
 from evalkit.data import Collection
 from evalkit.errors import DataError, EvalkitError
 from evalkit.metrics import DEFAULT_MEASURES, canonical, evaluate_run, parse_measure
-from evalkit.models.base import Encoder, Lengths, ModelSpec, resolve_lengths
+from evalkit.models.base import (
+    Encoder,
+    Lengths,
+    ModelSpec,
+    check_trained_dim,
+    resolve_lengths,
+)
 from evalkit.models.registry import load_encoder, resolve_model
 from evalkit.paths import check_split, remove_stale_temp, temp_prefix
 from evalkit.results import (
@@ -312,14 +318,7 @@ def resolve_dims(
             dims.append(None)
             continue
         assert isinstance(d, int)
-        if d > full:
-            raise EvalkitError(f"--dim {d}: {spec.name} has {full} dims")
-        if d not in trained and not force:
-            raise EvalkitError(
-                f"--dim {d}: {spec.name} was not trained to be cut to {d} dims (its dims: "
-                f"{', '.join(map(str, trained))}), so the cut lowers scores; add --force-dim "
-                "if you mean it"
-            )
+        check_trained_dim(spec, full, d, force=force)
         dims.append(d)
     return tuple(dict.fromkeys(dims))
 

@@ -68,7 +68,7 @@ def test_mteb_evaluate_agrees_with_evalkit(
     from evalkit.adapters.mteb import mteb_model
     from evalkit.adapters.mteb_tasks import local_retrieval_task
 
-    adapter = mteb_model(encoder, dim=dim)
+    adapter = mteb_model(encoder, dim=dim, force_dim=True)
     result = mteb.evaluate(
         adapter, local_retrieval_task(beir_dir), cache=None, show_progress_bar=False
     )

@@ -73,8 +73,8 @@ def test_matches_independent_reference(ckpt: dict[str, Path], variant: str, impl
     lengths = [len(x) for x in enc._token_ids(fx.TEXTS, 512)]
     assert max(lengths) > 10 * min(lengths)  # the batches really are padded
     for dim in (None, MRL_DIM):
-        got_q = enc.encode_queries(fx.TEXTS, dim=dim, batch_size=4)
-        got_d = enc.encode_documents(fx.TEXTS, dim=dim, batch_size=4)
+        got_q = enc.encode_queries(fx.TEXTS, dim=dim, batch_size=4, force_dim=True)
+        got_d = enc.encode_documents(fx.TEXTS, dim=dim, batch_size=4, force_dim=True)
         ref_q = fx.reference_embeddings(path, fx.TEXTS, prefix="Query: ", dim=dim)
         ref_d = fx.reference_embeddings(path, fx.TEXTS, dim=dim)
         assert got_q.dtype == np.float32 and got_q.shape == (len(fx.TEXTS), dim or HIDDEN)
@@ -135,13 +135,13 @@ def test_truncation_keeps_bos_and_eos(ckpt: dict[str, Path]) -> None:
 def test_matryoshka_cut_and_invalid_dims(ckpt: dict[str, Path]) -> None:
     enc = drama(ckpt["template"])
     full = enc.encode_queries(fx.TEXTS)
-    cut = enc.encode_queries(fx.TEXTS, dim=MRL_DIM)
+    cut = enc.encode_queries(fx.TEXTS, dim=MRL_DIM, force_dim=True)
     expected = full[:, :MRL_DIM] / np.linalg.norm(full[:, :MRL_DIM], axis=1, keepdims=True)
     assert max_diff(cut, expected) < 1e-6
     np.testing.assert_allclose(np.linalg.norm(cut, axis=1), 1.0, atol=1e-6)
     for bad in (0, -1, HIDDEN + 1):
         with pytest.raises(EvalkitError, match=f"--dim {bad}"):
-            enc.encode_documents(["x"], dim=bad)
+            enc.encode_documents(["x"], dim=bad, force_dim=True)
     # With registered Matryoshka dims only those (and the full dim) are accepted.
     enc.spec = replace(enc.spec, matryoshka_dims=(16, 32))
     with pytest.raises(EvalkitError, match="16, 32, 64"):

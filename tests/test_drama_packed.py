@@ -35,7 +35,7 @@ def test_packed_matches_reference_and_padded(ckpt: Path, impl: str) -> None:
 
     packed._forward_packed = spy  # type: ignore[method-assign]
     got_d = packed.encode_documents(fx.TEXTS, batch_size=4)
-    got_q = packed.encode_queries(fx.TEXTS, batch_size=4, dim=16)
+    got_q = packed.encode_queries(fx.TEXTS, batch_size=4, dim=16, force_dim=True)
     assert max(seen) > 1
     ref_d = fx.reference_embeddings(ckpt, fx.TEXTS)
     ref_q = fx.reference_embeddings(ckpt, fx.TEXTS, prefix="Query: ", dim=16)

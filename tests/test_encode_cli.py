@@ -65,7 +65,7 @@ def test_queries_and_documents(ckpt: Path, tmp_path: Path) -> None:
     d_in = write_jsonl(
         tmp_path / "d.jsonl", [{"title": "Roma", "text": texts[2]}, "", {"text": texts[1], "id": 7}]
     )
-    encode(ckpt, d_in, tmp_path / "d.npy", "document", "--dim", "16")
+    encode(ckpt, d_in, tmp_path / "d.npy", "document", "--dim", "16", "--force-dim")
     got = np.load(tmp_path / "d.npy")
     assert got.shape == (2, 16)
     np.testing.assert_allclose(

@@ -93,7 +93,7 @@ def test_local_st_layout_prompts_and_max_length(tiny_st_dir: Path) -> None:
     assert not np.allclose(enc.encode_queries(TEXTS), ref.encode(TEXTS), atol=1e-4)
     long_a, long_b = TEXTS[4], TEXTS[4] + " and then something else entirely"
     np.testing.assert_allclose(enc.encode_documents([long_a]), enc.encode_documents([long_b]))
-    cut = enc.encode_queries(TEXTS, dim=8)
+    cut = enc.encode_queries(TEXTS, dim=8, force_dim=True)
     np.testing.assert_allclose(np.linalg.norm(cut, axis=1), 1.0, atol=1e-6)
     full = enc.encode_queries(TEXTS)
     np.testing.assert_allclose(

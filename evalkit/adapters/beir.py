@@ -21,7 +21,7 @@ import numpy as np
 
 from evalkit.adapters.limits import LengthOptions, dataset_for, lengths_for
 from evalkit.errors import EvalkitError
-from evalkit.models.base import Encoder, Lengths, ModelSpec
+from evalkit.models.base import Encoder, Lengths, ModelSpec, check_trained_dim
 from evalkit.suites import DatasetSpec
 
 
@@ -38,6 +38,7 @@ class EvalkitBeirModel:
         *,
         dataset: DatasetSpec | None = None,
         lengths: LengthOptions | None = None,
+        force_dim: bool = False,
     ) -> None:
         self.model = encoder
         self.dim = dim
@@ -46,6 +47,10 @@ class EvalkitBeirModel:
         check = getattr(encoder, "check_dim", None)
         if dim is not None and callable(check):
             check(dim)
+        # encode_queries' rule, refused here (at once) rather than at the first batch
+        check_trained_dim(
+            encoder.spec, getattr(encoder, "dim", None), dim, force=force_dim, api=True
+        )
 
     @property
     def limits(self) -> Lengths:
@@ -54,7 +59,11 @@ class EvalkitBeirModel:
 
     def encode_queries(self, queries: Sequence[str], batch_size: int = 32, **kwargs: Any) -> Any:
         emb = self.model.encode_queries(
-            list(queries), dim=self.dim, batch_size=batch_size, max_length=self.limits.query
+            list(queries),
+            dim=self.dim,
+            force_dim=True,
+            batch_size=batch_size,
+            max_length=self.limits.query,
         )
         return _output(emb, kwargs)
 
@@ -65,7 +74,11 @@ class EvalkitBeirModel:
         **kwargs: Any,
     ) -> Any:
         emb = self.model.encode_documents(
-            corpus_docs(corpus), dim=self.dim, batch_size=batch_size, max_length=self.limits.doc
+            corpus_docs(corpus),
+            dim=self.dim,
+            force_dim=True,
+            batch_size=batch_size,
+            max_length=self.limits.doc,
         )
         return _output(emb, kwargs)
 
@@ -107,6 +120,7 @@ def beir_model(
     dataset: str | None = None,
     max_length: int | None = None,
     max_query_length: int | None = None,
+    force_dim: bool = False,
 ) -> EvalkitBeirModel:
     """A beir model for any evalkit model: name, Hub id, directory, spec or loaded encoder.
 
@@ -124,4 +138,6 @@ def beir_model(
     if isinstance(model, (str, ModelSpec)):
         spec = model if isinstance(model, ModelSpec) else resolve_model(model, model_type)
         model = load_encoder(spec, device=device, dtype=dtype)
-    return EvalkitBeirModel(model, dim=dim, dataset=spec_of_data, lengths=lengths)
+    return EvalkitBeirModel(
+        model, dim=dim, dataset=spec_of_data, lengths=lengths, force_dim=force_dim
+    )

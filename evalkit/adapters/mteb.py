@@ -26,7 +26,7 @@ from mteb.models.model_meta import ModelMeta
 from mteb.types import PromptType
 
 from evalkit.adapters.limits import LengthOptions, dataset_for_mteb_task, lengths_for
-from evalkit.models.base import Encoder, Lengths, ModelSpec
+from evalkit.models.base import Encoder, Lengths, ModelSpec, check_trained_dim
 from evalkit.models.catalog import DRAMA, MODELS
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ class EvalkitMtebEncoder(AbsEncoder):
         meta: ModelMeta | None = None,
         dim: int | None = None,
         lengths: LengthOptions | None = None,
+        force_dim: bool = False,
     ) -> None:
         self.model = encoder
         self.mteb_model_meta = meta or model_meta_for(encoder.spec, encoder)
@@ -79,6 +80,10 @@ class EvalkitMtebEncoder(AbsEncoder):
         check = getattr(encoder, "check_dim", None)
         if dim is not None and callable(check):
             check(dim)
+        # encode_queries' rule, refused here (at once) rather than at the first batch
+        check_trained_dim(
+            encoder.spec, getattr(encoder, "dim", None), dim, force=force_dim, api=True
+        )
 
     def encode(
         self,
@@ -95,10 +100,10 @@ class EvalkitMtebEncoder(AbsEncoder):
         limits = self.lengths_for_task(task_metadata)
         if prompt_type == PromptType.query:
             return self.model.encode_queries(
-                texts, dim=self.dim, batch_size=batch_size, max_length=limits.query
+                texts, dim=self.dim, force_dim=True, batch_size=batch_size, max_length=limits.query
             )
         return self.model.encode_documents(
-            texts, dim=self.dim, batch_size=batch_size, max_length=limits.doc
+            texts, dim=self.dim, force_dim=True, batch_size=batch_size, max_length=limits.doc
         )
 
     def lengths_for_task(self, task_metadata: TaskMetadata | None) -> Lengths:
@@ -200,6 +205,7 @@ def mteb_model(
     dtype: str | None = None,
     max_length: int | None = None,
     max_query_length: int | None = None,
+    force_dim: bool = False,
 ) -> EvalkitMtebEncoder:
     """An mteb model for any evalkit model: registered name, Hub id, local directory,
     :class:`ModelSpec` or an already-loaded encoder. Registered DRAMA models get their
@@ -216,7 +222,11 @@ def mteb_model(
     if meta is not None and meta.name != spec.hf_id:
         meta = None
     return EvalkitMtebEncoder(
-        encoder, meta=meta, dim=dim, lengths=LengthOptions(max_length, max_query_length)
+        encoder,
+        meta=meta,
+        dim=dim,
+        lengths=LengthOptions(max_length, max_query_length),
+        force_dim=force_dim,
     )
 
 

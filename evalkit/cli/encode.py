@@ -159,6 +159,9 @@ def encode(
     kind: str = typer.Option(..., "--kind", help="query or document."),
     output: Path = typer.Option(..., "--output", "-o", help="Embeddings file (.npy)."),
     dim: int = typer.Option(None, "--dim", help="Matryoshka dimension (first DIM features)."),
+    force_dim: bool = typer.Option(
+        False, "--force-dim", help="Allow a --dim the model was not trained to be cut to."
+    ),
     model_type: str = typer.Option(
         None,
         "--model-type",
@@ -172,6 +175,7 @@ def encode(
     """Encode queries or documents; writes OUTPUT (.npy) and OUTPUT-stem.ids.txt."""
     import numpy as np
 
+    from evalkit.models.base import check_trained_dim
     from evalkit.models.registry import load_encoder
     from evalkit.retrieval.dense import check_finite
 
@@ -190,6 +194,7 @@ def encode(
     check = getattr(encoder, "check_dim", None)
     if dim is not None and callable(check):
         check(dim)  # fail before encoding, not after
+    check_trained_dim(encoder.spec, getattr(encoder, "dim", None), dim, force=force_dim)
     limit = getattr(encoder, "length_limit", None)
     if max_length and limit and max_length > limit:
         raise EvalkitError(f"--max-length {max_length}: {model} takes at most {limit} tokens")
@@ -199,9 +204,12 @@ def encode(
             dim=dim,
             batch_size=batch_size,
             max_length=max_length,
+            force_dim=True,  # checked above, with the option's name
         )
     else:
-        emb = encoder.encode_documents(items, dim=dim, batch_size=batch_size, max_length=max_length)
+        emb = encoder.encode_documents(
+            items, dim=dim, batch_size=batch_size, max_length=max_length, force_dim=True
+        )
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     # run's rule: a NaN vector would be written and later rank first for every query
     check_finite(emb, kind, ids, model)

@@ -100,7 +100,8 @@ class Encoder(Protocol):
     ``spec.similarity`` (the cosine for unit vectors, else the raw dot product).
 
     ``dim`` cuts to the first ``dim`` features and re-normalises when ``spec.normalize``
-    (Matryoshka).
+    (Matryoshka); a dim the model was not trained for is refused unless ``force_dim``
+    (:func:`check_trained_dim`, the rule of ``evalkit run --dim``).
     ``max_length`` is this call's token limit; ``None`` uses the encoder's default
     (``max_query_length`` / ``max_doc_length``, which callers read and never set)."""
 
@@ -116,6 +117,7 @@ class Encoder(Protocol):
         batch_size: int | None = None,
         *,
         max_length: int | None = None,
+        force_dim: bool = False,
     ) -> np.ndarray: ...
 
     def encode_documents(
@@ -125,6 +127,7 @@ class Encoder(Protocol):
         batch_size: int | None = None,
         *,
         max_length: int | None = None,
+        force_dim: bool = False,
     ) -> np.ndarray: ...
 
 
@@ -235,6 +238,30 @@ def resolve_lengths(
         query=pick(max_query_length or max_length, spec.max_query_length, dataset_query, own_query),
         doc=pick(max_length, spec.doc_length_for(suite), dataset_doc, own_doc),
     )
+
+
+def check_trained_dim(
+    spec: ModelSpec, full: int | None, dim: int | None, *, force: bool, api: bool = False
+) -> None:
+    """Refuse a Matryoshka ``dim`` the model was not trained to be cut to (the cut quietly
+    lowers scores) unless ``force``, and one wider than the model. The one rule for
+    ``evalkit run --dim`` (``api=False``: names ``--force-dim``) and ``encode_queries`` /
+    ``encode_documents`` (``api=True``: names ``force_dim=True``)."""
+    if dim is None or dim == full or full is None:
+        return
+    what = f"dim={dim}" if api else f"--dim {dim}"
+    if dim > full or dim < 1:
+        if api:  # the encoder's own check names its valid range
+            return
+        raise ModelError(f"{what}: {spec.name} has {full} dims")
+    trained = sorted(set(spec.matryoshka_dims) | {full})
+    if dim not in trained and not force:
+        remedy = "pass force_dim=True" if api else "add --force-dim"
+        raise ModelError(
+            f"{what}: {spec.name} was not trained to be cut to {dim} dims (its dims: "
+            f"{', '.join(map(str, trained))}), so the cut lowers scores; {remedy} "
+            "if you mean it"
+        )
 
 
 def truncate_dim(

@@ -24,6 +24,7 @@ from evalkit.models.base import (
     SIMILARITIES,
     ModelSpec,
     as_doc_texts,
+    check_trained_dim,
     resolved_revision,
     truncate_dim,
 )
@@ -156,24 +157,10 @@ class SentenceTransformerEncoder:
         return truncate_dim(emb, dim, self.dim, self.spec.normalize)
 
     def check_dim(self, dim: int | None) -> None:
-        """A Matryoshka ``dim`` must be within the model's width (and among the registered
-        Matryoshka dims when the registry lists them)."""
-        if dim is None:
-            return
-        allowed = set(self.spec.matryoshka_dims) | {self.dim}
-        if (
-            dim < 1
-            or (self.dim and dim > self.dim)
-            or (self.spec.matryoshka_dims and dim not in allowed)
-        ):
-            raise ModelError(
-                f"--dim {dim}: {self.spec.name} supports "
-                + (
-                    ", ".join(map(str, sorted(d for d in allowed if d)))
-                    if self.spec.matryoshka_dims
-                    else f"1..{self.dim}"
-                )
-            )
+        """A Matryoshka ``dim`` must be within the model's width; whether the model was
+        trained for it is :func:`check_trained_dim`'s rule (``force_dim``)."""
+        if dim is not None and (dim < 1 or (self.dim and dim > self.dim)):
+            raise ModelError(f"--dim {dim}: {self.spec.name} supports 1..{self.dim}")
 
     def encode_queries(
         self,
@@ -182,7 +169,9 @@ class SentenceTransformerEncoder:
         batch_size: int | None = None,
         *,
         max_length: int | None = None,
+        force_dim: bool = False,
     ) -> np.ndarray:
+        check_trained_dim(self.spec, self.dim, dim, force=force_dim, api=True)
         return self._encode(
             list(texts), self.query_prefix, max_length or self.max_query_length, batch_size, dim
         )
@@ -195,9 +184,11 @@ class SentenceTransformerEncoder:
         *,
         max_length: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        force_dim: bool = False,
     ) -> np.ndarray:
         """``progress(n_texts, n_tokens)`` after each batch is tokenised: real tokens (prompt
         and special tokens included, padding not), as the transformers encoder counts them."""
+        check_trained_dim(self.spec, self.dim, dim, force=force_dim, api=True)
         return self._encode(
             as_doc_texts(texts_or_dicts),
             self.doc_prefix,

@@ -27,6 +27,7 @@ from evalkit.models.base import (
     TokenIds,
     as_doc_texts,
     as_token_ids,
+    check_trained_dim,
     pad_batch,
     resolved_revision,
     truncate_dim,
@@ -214,17 +215,9 @@ class TransformerEncoder:
     # ---- the shared machinery --------------------------------------------------------------
 
     def check_dim(self, dim: int | None) -> None:
-        """Raise :class:`ModelError` unless ``dim`` is the full dim or a Matryoshka dim."""
-        if dim is None or dim == self.dim:
-            return
-        allowed = sorted(set(self.spec.matryoshka_dims) | {self.dim})
-        if self.spec.matryoshka_dims:
-            if dim not in allowed:
-                raise ModelError(
-                    f"--dim {dim}: {self.spec.name} supports "
-                    f"{', '.join(map(str, allowed))} (its Matryoshka dims and full dim)"
-                )
-        elif not 1 <= dim <= self.dim:
+        """Raise :class:`ModelError` unless ``1 <= dim <= self.dim``; whether the model was
+        trained for ``dim`` is :func:`check_trained_dim`'s rule (``force_dim``)."""
+        if dim is not None and not 1 <= dim <= self.dim:
             raise ModelError(
                 f"--dim {dim}: {self.spec.name} has {self.dim} dims; use 1..{self.dim}"
             )
@@ -377,7 +370,9 @@ class TransformerEncoder:
         batch_size: int | None = None,
         *,
         max_length: int | None = None,
+        force_dim: bool = False,
     ) -> np.ndarray:
+        check_trained_dim(self.spec, self.dim, dim, force=force_dim, api=True)
         prefix = self.spec.query_prefix
         return self.encode_texts(
             [prefix + t for t in texts], max_length or self.max_query_length, dim, batch_size
@@ -391,7 +386,9 @@ class TransformerEncoder:
         *,
         max_length: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        force_dim: bool = False,
     ) -> np.ndarray:
+        check_trained_dim(self.spec, self.dim, dim, force=force_dim, api=True)
         prefix = self.spec.doc_prefix
         return self.encode_texts(
             [prefix + t for t in as_doc_texts(texts_or_dicts)],
