@@ -327,7 +327,7 @@ class DenseRetriever:
                         stats.shards_computed += 1
                     else:
                         stats.shards_reused += 1
-                        adv(shard.rows, 0)
+                        adv(shard.rows, 0, reused=True)  # not in the rate
                     t = time.perf_counter()
                     for d in settings.dims:
                         score_block(  # cut_dim makes the one float32 copy scored
