@@ -11,9 +11,12 @@ from typing import Any, Protocol
 
 class Advance(Protocol):
     """``advance(n_docs, n_tokens)`` after each encoded batch; ``reused=True`` for documents
-    whose vectors came from the cache (they shorten the remaining work, not the rate)."""
+    whose vectors came from the cache (they shorten the remaining work, not the rate);
+    ``work``: the batch's planned cost (estimated tokens), when the task was given a total."""
 
-    def __call__(self, n_docs: int, n_tokens: int = 0, *, reused: bool = False) -> None: ...
+    def __call__(
+        self, n_docs: int, n_tokens: int = 0, *, reused: bool = False, work: float | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -30,16 +33,29 @@ class Reading:
     total: int = 0
 
 
-def rates(docs: int, seconds: float, remaining: int, tokens: int = 0) -> Reading:
+def rates(
+    docs: int,
+    seconds: float,
+    remaining: int,
+    tokens: int = 0,
+    work: tuple[float, float] | None = None,
+) -> Reading:
     """docs/s, tokens/s and the ETA from ``docs`` (and ``tokens``) encoded in this process
     over ``seconds`` of its time, with ``remaining`` documents still to do. Documents reused
     from the cache are not in ``docs`` or ``seconds``: counted, they would make the rate
-    look instant (the ETA of a resumed run read ``0:00:01`` with thousands to go)."""
+    look instant (the ETA of a resumed run read ``0:00:01`` with thousands to go).
+
+    ``work``, ``(done, left)`` in planned cost units (estimated tokens), makes the ETA
+    ``left / (done / seconds)``: shards are encoded longest document first, so early docs/s
+    is far below the shard's average and a docs-based ETA would start several times too long."""
     remaining = max(remaining, 0)
     if docs <= 0 or seconds <= 0:
         return Reading(None, None, 0.0 if remaining == 0 else None)
     dps = docs / seconds
-    return Reading(dps, tokens / seconds if tokens > 0 else None, remaining / dps)
+    eta = remaining / dps
+    if work is not None and work[0] > 0:
+        eta = max(work[1], 0.0) * seconds / work[0] if remaining else 0.0
+    return Reading(dps, tokens / seconds if tokens > 0 else None, eta)
 
 
 class Meter:
@@ -47,8 +63,16 @@ class Meter:
     kind of work the later call reports: cache reads (and verifying them) go to the reused
     documents, encoding to the fresh ones, so the rate is the encoder's own."""
 
-    def __init__(self, total: int, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        total: int,
+        clock: Callable[[], float] = time.perf_counter,
+        total_work: float | None = None,
+    ) -> None:
         self.total = total
+        self.total_work = total_work
+        self.fresh_work = 0.0
+        self.reused_work = 0.0
         self.clock = clock
         self.fresh_docs = 0
         self.fresh_tokens = 0
@@ -56,20 +80,28 @@ class Meter:
         self.reused = 0
         self._last = clock()
 
-    def advance(self, n_docs: int, n_tokens: int = 0, *, reused: bool = False) -> Reading:
+    def advance(
+        self, n_docs: int, n_tokens: int = 0, *, reused: bool = False, work: float | None = None
+    ) -> Reading:
         now = self.clock()
         spent, self._last = now - self._last, now
         if reused:
             self.reused += n_docs
+            self.reused_work += work or 0.0
         else:
             self.fresh_docs += n_docs
             self.fresh_tokens += n_tokens
             self.fresh_s += spent
+            self.fresh_work += work or 0.0
         return self.reading()
 
     def reading(self) -> Reading:
         done = self.fresh_docs + self.reused
-        r = rates(self.fresh_docs, self.fresh_s, self.total - done, self.fresh_tokens)
+        work = None
+        if self.total_work is not None:
+            left = self.total_work - self.fresh_work - self.reused_work
+            work = (self.fresh_work, left)
+        r = rates(self.fresh_docs, self.fresh_s, self.total - done, self.fresh_tokens, work)
         return Reading(r.docs_per_s, r.tokens_per_s, r.eta_s, done, self.reused, self.total)
 
 
@@ -173,17 +205,22 @@ class Progress:
             self._bar = None
 
     @contextmanager
-    def task(self, description: str, total: int) -> Iterator[Advance]:
-        """``advance(docs, tokens, reused=False)``: see :class:`Advance` and :class:`Meter`."""
+    def task(
+        self, description: str, total: int, total_work: float | None = None
+    ) -> Iterator[Advance]:
+        """``advance(docs, tokens, reused=False, work=None)``: see :class:`Advance` and
+        :class:`Meter`; ``total_work``: the planned cost of all ``total`` documents."""
         bar, observer = self._bar, self.observer
         if bar is None and observer is None:
-            yield lambda n, t=0, *, reused=False: None
+            yield lambda n, t=0, *, reused=False, work=None: None
             return
-        meter = Meter(total, self.clock)
+        meter = Meter(total, self.clock, total_work)
         tid = bar.add_task(description, total=total, rate="", eta_at=None) if bar else None
 
-        def advance(n: int, tokens: int = 0, *, reused: bool = False) -> None:
-            r = meter.advance(n, tokens, reused=reused)
+        def advance(
+            n: int, tokens: int = 0, *, reused: bool = False, work: float | None = None
+        ) -> None:
+            r = meter.advance(n, tokens, reused=reused, work=work)
             if observer is not None:
                 observer(description, r)
             if bar is not None:
