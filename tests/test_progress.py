@@ -42,6 +42,10 @@ def test_rates_from_fresh_work_only() -> None:
     assert rates(0, 0.0, 900) == Reading(None, None, None)  # nothing encoded yet: unknown
     assert rates(0, 0.0, 0).eta_s == 0.0  # everything reused: nothing left
     assert rates(10, 2.0, 0, tokens=0).tokens_per_s is None  # an encoder that counts none
+    # Weighed by planned work: 100 docs of 40,000 planned tokens took 10 s, 60,000 are left
+    # (900 shorter docs): 15 s, not the 90 s a docs-based ETA says.
+    assert rates(100, 10.0, 900, 5_000, work=(40_000, 60_000)).eta_s == pytest.approx(15.0)
+    assert rates(100, 10.0, 0, 5_000, work=(40_000, 1.0)).eta_s == 0.0  # nothing left
     assert [format_eta(s) for s in (None, 0.0, 59.6, 3_725.0)] == [
         "-:--:--",
         "0:00:00",
@@ -68,6 +72,17 @@ def test_meter_charges_cache_reads_to_reused_documents() -> None:
     clock.now += 5.0
     r = m.advance(500, 0, reused=True)
     assert r.docs_per_s == pytest.approx(10.0) and r.eta_s == pytest.approx(3_000 / 10.0)
+
+
+def test_meter_weighs_the_eta_by_planned_work() -> None:
+    """Longest first: the first 10 documents are half the planned work of 100."""
+    clock = FakeClock()
+    m = Meter(total=100, clock=clock, total_work=2_000.0)
+    clock.now += 3.0
+    m.advance(50, 0, reused=True, work=1_000.0)
+    clock.now += 10.0
+    r = m.advance(10, 500, work=500.0)
+    assert r.docs_per_s == pytest.approx(1.0) and r.eta_s == pytest.approx(10.0)  # not 40 s
 
 
 def test_the_bar_displays_the_meter_reading_and_counts_down() -> None:
