@@ -201,14 +201,17 @@ class SentenceTransformerEncoder:
 
 @contextmanager
 def _counted_batches(model: Any, progress: Callable[[int, int], None] | None) -> Iterator[None]:
-    """Calls ``progress(n_texts, n_tokens)`` for each batch ``model.encode`` tokenises, from
-    the batch's own attention mask: no second tokenisation."""
+    """Calls ``progress(n_texts, n_tokens)`` for each batch ``model.encode`` encodes, from
+    the batch's own attention mask: no second tokenisation. A batch is reported once the
+    next is tokenised (or ``encode`` returns), i.e. after its forward pass: reported as it
+    is tokenised, the first batch would read as done in no time (a rate far too high)."""
     # sentence-transformers >= 5 tokenises a batch through preprocess(), older through tokenize()
     name = "preprocess" if hasattr(model, "preprocess") else "tokenize"
     if progress is None or not hasattr(model, name):
         yield
         return
     inner = getattr(model, name)
+    pending: list[tuple[int, int]] = []
 
     def counted(inputs: Any, *args: Any, **kwargs: Any) -> Any:
         features = inner(inputs, *args, **kwargs)
@@ -220,7 +223,9 @@ def _counted_batches(model: Any, progress: Callable[[int, int], None] | None) ->
         else:  # static embeddings: every id is a token
             ids = found.get("input_ids")
             n_tokens = int(ids.numel()) if ids is not None else 0
-        progress(len(inputs), n_tokens)
+        if pending:  # the previous batch has been through the model
+            progress(*pending.pop())
+        pending.append((len(inputs), n_tokens))
         return features
 
     setattr(model, name, counted)  # the instance's own attribute, removed after the call
@@ -228,6 +233,8 @@ def _counted_batches(model: Any, progress: Callable[[int, int], None] | None) ->
         yield
     finally:
         delattr(model, name)
+    if pending:  # encode returned: the last batch is done too
+        progress(*pending.pop())
 
 
 def _first_config(model: Any) -> Any:

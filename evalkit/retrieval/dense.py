@@ -22,9 +22,14 @@ from evalkit.errors import EvalkitError
 from evalkit.models.base import Encoder, Lengths, TokenIds, as_token_ids, local_model_fingerprint
 from evalkit.retrieval import distributed
 from evalkit.retrieval.cache import ShardCache, TextsDigest, cache_key, ids_digest
-from evalkit.retrieval.progress import Progress, Stats
+from evalkit.retrieval.progress import Advance, Progress, Stats
 from evalkit.retrieval.search import Backend, TopK, cut_dim, score_block
-from evalkit.retrieval.shards import DEFAULT_SHARD_TOKENS, cut_ranges, plan_token_shards
+from evalkit.retrieval.shards import (
+    DEFAULT_SHARD_TOKENS,
+    cut_ranges,
+    estimated_tokens,
+    plan_token_shards,
+)
 
 ENCODE_CODE_VERSION = "3"
 """Bump when evalkit's encoding code changes the vectors it makes (document strings, tokens,
@@ -266,6 +271,10 @@ class DenseRetriever:
             lengths, settings.shard_size, settings.shard_tokens, settings.lengths.doc
         )
         mine = [s for s in shards if dist.owns(s.index)]
+        # Planned cost per document: the ETA weighs work by it (shards run longest first).
+        cost = estimated_tokens(
+            lengths, settings.lengths.doc or getattr(enc, "max_doc_length", None)
+        )
         stats.shards_total = len(shards)
 
         cache = None
@@ -293,7 +302,10 @@ class DenseRetriever:
             return cache is None or not cache.has(shard)
 
         try:
-            with progress.task(f"encode+search {coll.key}", sum(s.rows for s in mine)) as adv:
+            planned = float(sum(cost[s.start : s.stop].sum() for s in mine))
+            with progress.task(
+                f"encode+search {coll.key}", sum(s.rows for s in mine), planned
+            ) as adv:
                 if mine:
                     prefetch.start(mine[0], encode=needs_text(mine[0]))
                 for i, shard in enumerate(mine):
@@ -312,7 +324,9 @@ class DenseRetriever:
                         if cache is not None and stats.shards_computed == 0:
                             cache.ensure_space(sum(s.rows for s in mine[i:]), full_dim)
                         t = time.perf_counter()
-                        emb = self._encode_shard(texts, order, settings, adv, feed, stats)
+                        emb = self._encode_shard(
+                            texts, order, settings, adv, feed, stats, cost[shard.start :][order]
+                        )
                         stats.encode_s += time.perf_counter() - t
                         stats.docs_encoded += shard.rows
                         check_finite(emb, "document", shard_ids, name)
@@ -327,7 +341,8 @@ class DenseRetriever:
                         stats.shards_computed += 1
                     else:
                         stats.shards_reused += 1
-                        adv(shard.rows, 0)
+                        work = float(cost[shard.start : shard.stop].sum())
+                        adv(shard.rows, 0, reused=True, work=work)  # not in the rate
                     t = time.perf_counter()
                     for d in settings.dims:
                         score_block(  # cut_dim makes the one float32 copy scored
@@ -388,14 +403,23 @@ class DenseRetriever:
         texts: Any,
         order: np.ndarray,
         settings: RetrievalSettings,
-        advance: Callable[[int, int], None],
+        advance: Advance,
         feed: int | None,
         stats: Stats,
+        cost: np.ndarray,
     ) -> np.ndarray:
         """Embeddings of one shard in corpus order. ``texts`` (or their token ids, when the
         encoder tokenises separately) are in ``order`` (longest first), so batches are of
-        like lengths; rows are put back after encoding."""
+        like lengths; rows are put back after encoding. ``cost``: each document's planned
+        cost, in ``order``, reported as each batch's ``work``."""
         enc = self.encoder
+        done = [0]
+        cum = np.concatenate([[0], np.cumsum(cost, dtype=np.float64)])
+
+        def work(n: int) -> float:
+            start, done[0] = done[0], min(done[0] + n, len(cost))
+            return float(cum[done[0]] - cum[start])
+
         kw: dict[str, Any] = {
             "batch_size": settings.batch_size,
             **_length_kw(enc.encode_documents, settings.lengths.doc),
@@ -404,7 +428,7 @@ class DenseRetriever:
 
             def counted(n_docs: int, n_tokens: int) -> None:
                 stats.tokens_encoded += n_tokens
-                advance(n_docs, n_tokens)
+                advance(n_docs, n_tokens, work=work(n_docs))
 
             if hasattr(enc, "encode_tokenized") and hasattr(enc, "tokenize_documents"):
                 sorted_emb = enc.encode_tokenized(
@@ -416,7 +440,7 @@ class DenseRetriever:
             parts = []
             for s in range(0, len(texts), feed):
                 parts.append(enc.encode_documents(texts[s : s + feed], **kw))
-                advance(len(parts[-1]), 0)
+                advance(len(parts[-1]), 0, work=work(len(parts[-1])))
             sorted_emb = np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
         out = np.empty_like(sorted_emb, dtype=np.float32)
         out[order] = sorted_emb
