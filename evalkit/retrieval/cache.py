@@ -353,3 +353,116 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def queries_digest(texts: list[str]) -> str:
+    """SHA-256 of the exact query strings in order (:class:`TextsDigest`): an edited,
+    added, dropped or reordered query never reuses cached query vectors."""
+    return texts_digest(texts)
+
+
+class QueryCache:
+    """The query embeddings of one (model settings, corpus) beside its shards, bound to the
+    exact query strings and the query token limit like a shard is to its texts.
+
+    ``<root>/<shard key>/queries-<key>.npy`` with ``queries-<key>.json`` (its manifest: the
+    shard key, the query token limit, the SHA-256 of the query strings, rows, width and the
+    SHA-256 of the ``.npy`` bytes), where ``key`` hashes those three. Query vectors are kept
+    in float32 whatever ``--cache-dtype`` says (they are few, and a float16 copy would change
+    the scores), written atomically like a shard and verified on every read; on any mismatch
+    the files are removed and the caller encodes the queries again."""
+
+    def __init__(
+        self,
+        root: str | Path | None,
+        shard_key: str,
+        max_query_length: int | None,
+        texts: list[str],
+    ) -> None:
+        self.root = Path(root) if root else default_cache_dir()
+        self.shard_key = shard_key
+        self.max_query_length = max_query_length
+        self.texts_sha256 = queries_digest(texts)
+        self.rows = len(texts)
+        self.key = cache_key(
+            {
+                "shard_key": shard_key,
+                "max_query_length": max_query_length,
+                "queries_sha256": self.texts_sha256,
+            }
+        )
+        self.dir = self.root / shard_key
+        self.npy = self.dir / f"queries-{self.key}.npy"
+        self.man = self.dir / f"queries-{self.key}.json"
+
+    def load(self) -> np.ndarray | None:
+        """The cached query embeddings if the manifest and the bytes verify, else ``None``
+        (bad files removed)."""
+        if not self.man.is_file() or not self.npy.is_file():
+            return None
+        arr = None
+        try:
+            meta = json.loads(self.man.read_text(encoding="utf-8"))
+            if (
+                isinstance(meta, dict)
+                and meta.get("key") == self.key
+                and meta.get("shard_key") == self.shard_key
+                and meta.get("max_query_length") == self.max_query_length
+                and meta.get("queries_sha256") == self.texts_sha256
+                and meta.get("rows") == self.rows
+                and meta.get("dtype") == "float32"
+            ):
+                data = bytearray(self.npy.read_bytes())
+                if len(data) == meta.get("bytes") and (
+                    hashlib.sha256(data).hexdigest() == meta.get("sha256")
+                ):
+                    arr = _parse_npy(data)
+                    if (
+                        arr.shape != (self.rows, meta.get("width"))
+                        or arr.dtype != np.float32
+                        or not np.isfinite(arr).all()
+                    ):
+                        arr = None
+        except (OSError, ValueError, json.JSONDecodeError):
+            arr = None
+        if arr is None:
+            self.discard()
+        return arr
+
+    def store(self, emb: np.ndarray) -> None:
+        """Publish atomically: data (temp, fsync, rename), then the manifest. A write error
+        is not fatal: the run has its vectors; the next run encodes the queries again."""
+        arr = np.ascontiguousarray(emb, dtype=np.float32)
+        header = _npy_header(arr)
+        body = memoryview(arr).cast("B")
+        h = hashlib.sha256(header)
+        h.update(body)
+        tmp = self.npy.with_name(f".{self.npy.name}.{_host()}.{os.getpid()}.tmp")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(header)
+                f.write(body)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.npy)
+            manifest = {
+                "key": self.key,
+                "shard_key": self.shard_key,
+                "max_query_length": self.max_query_length,
+                "queries_sha256": self.texts_sha256,
+                "rows": int(arr.shape[0]),
+                "width": int(arr.shape[1]),
+                "dtype": "float32",
+                "sha256": h.hexdigest(),
+                "bytes": len(header) + body.nbytes,
+            }
+            _atomic_text(self.man, json.dumps(manifest, indent=1))
+        except OSError:
+            self.discard()
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        for p in (self.man, self.npy):
+            p.unlink(missing_ok=True)

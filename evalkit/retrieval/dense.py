@@ -21,7 +21,7 @@ from evalkit.data import Collection, doc_text
 from evalkit.errors import EvalkitError
 from evalkit.models.base import Encoder, Lengths, TokenIds, as_token_ids, local_model_fingerprint
 from evalkit.retrieval import distributed
-from evalkit.retrieval.cache import ShardCache, TextsDigest, cache_key, ids_digest
+from evalkit.retrieval.cache import QueryCache, ShardCache, TextsDigest, cache_key, ids_digest
 from evalkit.retrieval.progress import Progress, Stats
 from evalkit.retrieval.search import Backend, TopK, cut_dim, score_block
 from evalkit.retrieval.shards import DEFAULT_SHARD_TOKENS, cut_ranges, plan_token_shards
@@ -241,15 +241,29 @@ class DenseRetriever:
         normalize = enc.spec.normalize
         device = settings.search_device or str(getattr(enc, "device", "cpu"))
 
+        parts = cache_parts(enc, coll, settings.lengths) if settings.cache else None
         t = time.perf_counter()
         q = None
         if dist.is_main:  # once, on rank 0: every rank searches with the same vectors
-            q = enc.encode_queries(
-                [coll.queries[x] for x in qids],
-                batch_size=settings.batch_size,
-                **_length_kw(enc.encode_queries, settings.lengths.query),
-            )
-            check_finite(q, "query", qids, name)
+            texts = [coll.queries[x] for x in qids]
+            qcache = None
+            if parts is not None:
+                qcache = QueryCache(
+                    settings.cache_dir, cache_key(parts), settings.lengths.query, texts
+                )
+                q = qcache.load()
+            if q is None:
+                q = enc.encode_queries(
+                    texts,
+                    batch_size=settings.batch_size,
+                    **_length_kw(enc.encode_queries, settings.lengths.query),
+                )
+                check_finite(q, "query", qids, name)
+                # float32 as the search uses it (cut_dim copies to float32): a warm run then
+                # scores with exactly the vectors a cold one did.
+                q = np.ascontiguousarray(q, dtype=np.float32)
+                if qcache is not None:
+                    qcache.store(q)
         q = distributed.broadcast_array(dist, "queries", q)
         stats.queries_s = time.perf_counter() - t
         full_dim = int(q.shape[1])
@@ -269,7 +283,6 @@ class DenseRetriever:
         stats.shards_total = len(shards)
 
         cache = None
-        parts = cache_parts(enc, coll, settings.lengths) if settings.cache else None
         if parts is not None:
             cache = ShardCache(settings.cache_dir, cache_key(parts), settings.cache_dtype)
             cache.remove_stale_temp()

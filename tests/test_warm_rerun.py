@@ -1,0 +1,130 @@
+"""A re-run whose corpus shards and query embeddings are all cached and verify never loads the
+encoder and gives the same records; the query vectors are cached bound to their content (the
+shards' cache key, the query token limit and the SHA-256 of the exact query strings) and any
+mismatch, edit or damage makes them encoded again.
+
+Every run is in-process on a tiny random BERT and a 60-document BEIR folder in shards of 10."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import write_beir
+from test_cache_integrity import other_weights
+from test_scale import SHARD, make_corpus
+from test_transformer_encoder import save_tiny_bert
+
+import evalkit
+from evalkit.models import registry
+from evalkit.models.transformer import TransformerEncoder
+
+KW = {"shard_size": SHARD, "dim": None, "overwrite": True}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_bert(tmp_path_factory.mktemp("warm") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def tiny_b(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return other_weights(tiny, tmp_path_factory.mktemp("warm-b") / "tiny")
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Path:
+    return write_beir(tmp_path / "c60", *make_corpus())
+
+
+@pytest.fixture()
+def query_encodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many queries each ``encode_queries`` call of a loaded encoder encoded."""
+    calls: list[int] = []
+    original = TransformerEncoder.encode_queries
+
+    def counted(self, queries, *args, **kwargs):
+        calls.append(len(queries))
+        return original(self, queries, *args, **kwargs)
+
+    monkeypatch.setattr(TransformerEncoder, "encode_queries", counted)
+    return calls
+
+
+def run(model: Path, suite: Path, tmp_path: Path, **kw) -> evalkit.ResultRecord:
+    [rec] = evalkit.evaluate(
+        str(model), str(suite), cache_dir=tmp_path / "cache", output_dir=tmp_path / "out", **KW
+    )
+    return rec
+
+
+def same_results(a: evalkit.ResultRecord, b: evalkit.ResultRecord) -> None:
+    assert json.dumps(a.scores, sort_keys=True) == json.dumps(b.scores, sort_keys=True)
+    assert json.dumps(a.per_query, sort_keys=True) == json.dumps(b.per_query, sort_keys=True)
+    assert a.model == b.model
+    assert a.identity_key == b.identity_key
+
+
+def query_files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "cache").glob("*/queries-*.npy"))
+
+
+def test_editing_a_query_text_misses_the_query_cache(
+    tiny: Path, corpus: Path, tmp_path: Path, query_encodes: list[int]
+) -> None:
+    cold = run(tiny, corpus, tmp_path)
+    assert query_encodes == [12]
+    warm = run(tiny, corpus, tmp_path)
+    assert query_encodes == [12], "the cached query vectors were not reused"
+    same_results(cold, warm)
+    lines = (corpus / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+    q = json.loads(lines[3])
+    q["text"] += " edited"
+    lines[3] = json.dumps(q)
+    (corpus / "queries.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run(tiny, corpus, tmp_path)
+    assert query_encodes == [12, 12]
+    assert len(query_files(tmp_path)) == 2  # one per query set, side by side
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "manifest"])
+def test_a_damaged_query_cache_is_refused_and_recomputed(
+    tiny: Path, corpus: Path, tmp_path: Path, query_encodes: list[int], damage: str
+) -> None:
+    cold = run(tiny, corpus, tmp_path)
+    [npy] = query_files(tmp_path)
+    data = bytearray(npy.read_bytes())
+    if damage == "flip":
+        data[-3] ^= 0x40
+        npy.write_bytes(bytes(data))
+    elif damage == "truncate":
+        npy.write_bytes(bytes(data[:-8]))
+    else:
+        man = npy.with_suffix(".json")
+        meta = json.loads(man.read_text())
+        meta["max_query_length"] = 7  # a manifest for other settings
+        man.write_text(json.dumps(meta))
+    again = run(tiny, corpus, tmp_path)
+    assert query_encodes == [12, 12]
+    same_results(cold, again)
+    run(tiny, corpus, tmp_path)
+    assert query_encodes == [12, 12]  # the recomputed vectors were stored again, and verify
+
+
+def test_other_local_weights_never_reuse_the_query_vectors(
+    tiny: Path, tiny_b: Path, corpus: Path, tmp_path: Path, query_encodes: list[int]
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(tiny, model)
+    a = run(model, corpus, tmp_path)
+    [qa] = query_files(tmp_path)
+    # The same path, same file names and sizes, other weights: a new content fingerprint.
+    for f in tiny_b.iterdir():
+        shutil.copy(f, model / f.name)
+    b = run(model, corpus, tmp_path)
+    assert query_encodes == [12, 12]
+    assert a.model["local_fingerprint"] != b.model["local_fingerprint"]
+    assert qa in query_files(tmp_path) and len(query_files(tmp_path)) == 2
+    assert a.scores != b.scores
