@@ -128,3 +128,56 @@ def test_other_local_weights_never_reuse_the_query_vectors(
     assert a.model["local_fingerprint"] != b.model["local_fingerprint"]
     assert qa in query_files(tmp_path) and len(query_files(tmp_path)) == 2
     assert a.scores != b.scores
+
+
+def _refuse_to_load(*args, **kwargs):
+    raise AssertionError("the model was loaded although every vector is cached")
+
+
+def test_a_warm_rerun_never_loads_the_model_and_gives_the_same_records(
+    tiny: Path, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cold = run(tiny, corpus, tmp_path)
+    assert cold.search["shards"]["computed"] == 6
+    monkeypatch.setattr(registry, "_construct", _refuse_to_load)
+    warm = run(tiny, corpus, tmp_path)
+    assert warm.search["shards"] == {"total": 6, "reused": 6, "computed": 0}
+    same_results(cold, warm)
+    moved = ("shards", "corpus_from_cache", "tokens_encoded")  # what a warm run did
+    assert {k: v for k, v in warm.search.items() if k not in moved} == {
+        k: v for k, v in cold.search.items() if k not in moved
+    }
+    assert warm.dataset == cold.dataset
+    on_disk = json.loads((tmp_path / "out" / warm.relative_path()).read_text(encoding="utf-8"))
+    assert on_disk["scores"] == json.loads(json.dumps(cold.scores))
+
+
+def test_a_query_edit_loads_the_model_and_a_damaged_shard_loads_it_too(
+    tiny: Path, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cold = run(tiny, corpus, tmp_path)
+    loads: list[str] = []
+    original = registry._construct
+
+    def counted(spec, *args, **kwargs):
+        loads.append(spec.name)
+        return original(spec, *args, **kwargs)
+
+    monkeypatch.setattr(registry, "_construct", counted)
+    run(tiny, corpus, tmp_path)
+    assert loads == []
+    [shard] = sorted((tmp_path / "cache").glob("*/shard-000000000010-*.npy"))
+    data = bytearray(shard.read_bytes())
+    data[-2] ^= 0x10
+    shard.write_bytes(bytes(data))
+    again = run(tiny, corpus, tmp_path)
+    assert loads == ["tiny"] and again.search["shards"]["computed"] == 1
+    same_results(cold, again)
+    (corpus / "queries.jsonl").write_text(
+        (corpus / "queries.jsonl")
+        .read_text(encoding="utf-8")
+        .replace('"text": "', '"text": "x ', 1),
+        encoding="utf-8",
+    )
+    run(tiny, corpus, tmp_path)
+    assert loads == ["tiny", "tiny"]

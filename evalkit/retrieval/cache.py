@@ -412,10 +412,11 @@ class QueryCache:
                 and meta.get("rows") == self.rows
                 and meta.get("dtype") == "float32"
             ):
-                data = bytearray(self.npy.read_bytes())
-                if len(data) == meta.get("bytes") and (
-                    hashlib.sha256(data).hexdigest() == meta.get("sha256")
-                ):
+                with open(self.npy, "rb") as f:  # one buffer, hashed and viewed in place
+                    size = os.fstat(f.fileno()).st_size
+                    data = bytearray(size if size == meta.get("bytes") else 0)
+                    whole = size == meta.get("bytes") and f.readinto(data) == size
+                if whole and hashlib.sha256(data).hexdigest() == meta.get("sha256"):
                     arr = _parse_npy(data)
                     if (
                         arr.shape != (self.rows, meta.get("width"))
@@ -430,8 +431,8 @@ class QueryCache:
         return arr
 
     def store(self, emb: np.ndarray) -> None:
-        """Publish atomically: data (temp, fsync, rename), then the manifest. A write error
-        is not fatal: the run has its vectors; the next run encodes the queries again."""
+        """Publish atomically: data (temp, fsync, rename), then the manifest; a write error
+        is reported as a shard's is."""
         arr = np.ascontiguousarray(emb, dtype=np.float32)
         header = _npy_header(arr)
         body = memoryview(arr).cast("B")
@@ -458,11 +459,72 @@ class QueryCache:
                 "bytes": len(header) + body.nbytes,
             }
             _atomic_text(self.man, json.dumps(manifest, indent=1))
-        except OSError:
-            self.discard()
+        except OSError as e:
+            why = e.strerror or f"disk full? {e}"
+            raise EvalkitError(
+                f"{self.dir}: cannot write the embedding cache ({why}); free some "
+                "space, or use --cache-dir elsewhere or --no-cache"
+            ) from None
         finally:
             tmp.unlink(missing_ok=True)
 
     def discard(self) -> None:
         for p in (self.man, self.npy):
             p.unlink(missing_ok=True)
+
+
+class ModelProfiles:
+    """What a loaded encoder told evalkit about itself (its spec as loaded, dim, dtype,
+    device, prefixes, token limits, identity), recorded under a key computed WITHOUT loading
+    it (registry spec at its commit, a content fingerprint of a local folder, load options,
+    library versions), so that a run whose vectors are all cached can state the model, key
+    its cache and write its records without loading it.
+
+    ``<root>/models/<key>.json`` holds the key, the parts it hashes, the profile and the
+    SHA-256 of the profile; read back only when both match (else removed and ``None``)."""
+
+    def __init__(self, root: str | Path | None, parts: dict[str, Any]) -> None:
+        self.root = Path(root) if root else default_cache_dir()
+        self.parts = parts
+        self.key = cache_key(parts)
+        self.path = self.root / "models" / f"{self.key}.json"
+
+    @staticmethod
+    def _digest(profile: dict[str, Any]) -> str:
+        return hashlib.sha256(json.dumps(profile, sort_keys=True).encode()).hexdigest()
+
+    def load(self) -> dict[str, Any] | None:
+        if not self.path.is_file():
+            return None
+        try:
+            meta = json.loads(self.path.read_text(encoding="utf-8"))
+            if (
+                isinstance(meta, dict)
+                and meta.get("key") == self.key
+                and isinstance(meta.get("profile"), dict)
+                and meta.get("sha256") == self._digest(meta["profile"])
+                and json.dumps(meta.get("parts"), sort_keys=True, default=str)
+                == json.dumps(self.parts, sort_keys=True, default=str)
+            ):
+                return meta["profile"]
+        except (OSError, ValueError):
+            pass
+        self.discard()
+        return None
+
+    def store(self, profile: dict[str, Any]) -> None:
+        """Atomic; a write error only means the next run loads the model again."""
+        meta = {
+            "key": self.key,
+            "parts": self.parts,
+            "profile": profile,
+            "sha256": self._digest(profile),
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_text(self.path, json.dumps(meta, indent=1, sort_keys=True, default=str))
+        except OSError:
+            pass
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
