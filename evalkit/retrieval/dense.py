@@ -367,7 +367,7 @@ class DenseRetriever:
                 # scores with exactly the vectors a cold one did.
                 q = np.ascontiguousarray(q, dtype=np.float32)
                 if qcache is not None:  # on the writer thread, like a shard
-                    writer.submit(qcache.store, q)
+                    writer.submit(qcache.store, q, fault=None)
         q = distributed.broadcast_array(dist, "queries", q)
         stats.queries_s = time.perf_counter() - t
         full_dim = int(q.shape[1])
@@ -554,13 +554,20 @@ class _ShardWriter:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def submit(self, store: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    def submit(
+        self,
+        store: Callable[..., None],
+        *args: Any,
+        fault: str | None = "shard-written",
+        **kwargs: Any,
+    ) -> None:
         self.finish()
 
         def run() -> None:
             try:
                 store(*args, **kwargs)
-                faults.point("shard-written")
+                if fault:
+                    faults.point(fault)
             except BaseException as e:  # handed to the main thread
                 self._error = e
 
