@@ -11,8 +11,11 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import write_beir
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_cache_integrity import other_weights
 from test_scale import SHARD, make_corpus
 from test_transformer_encoder import save_tiny_bert
@@ -20,6 +23,7 @@ from test_transformer_encoder import save_tiny_bert
 import evalkit
 from evalkit.models import registry
 from evalkit.models.transformer import TransformerEncoder
+from evalkit.retrieval.cache import QueryCache
 
 KW = {"shard_size": SHARD, "dim": None, "overwrite": True}
 
@@ -181,3 +185,38 @@ def test_a_query_edit_loads_the_model_and_a_damaged_shard_loads_it_too(
     )
     run(tiny, corpus, tmp_path)
     assert loads == ["tiny", "tiny"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    which=st.sampled_from(["npy", "json"]),
+    where=st.integers(min_value=0, max_value=10_000),
+    bit=st.integers(min_value=0, max_value=7),
+)
+def test_any_flipped_bit_of_the_query_cache_is_refused_or_harmless(
+    which: str, where: int, bit: int
+) -> None:
+    """The manifest and bytes verify, or the read gives nothing: never other vectors."""
+    import tempfile
+
+    texts = ["what is a cat", "b", "", "ünïcode ☃"]
+    emb = np.arange(4 * 6, dtype=np.float32).reshape(4, 6) / 7
+    with tempfile.TemporaryDirectory() as tmp:
+        qc = QueryCache(tmp, "k" * 32, 64, texts)
+        qc.store(emb)
+        path = qc.npy if which == "npy" else qc.man
+        data = bytearray(path.read_bytes())
+        data[where % len(data)] ^= 1 << bit
+        path.write_bytes(bytes(data))
+        got = QueryCache(tmp, "k" * 32, 64, texts).load()
+        assert got is None or np.array_equal(got, emb)
+        if got is None:
+            assert not qc.npy.exists() and not qc.man.exists()  # removed: encoded again
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=st.lists(st.text(max_size=5), max_size=4), b=st.lists(st.text(max_size=5), max_size=4))
+def test_query_cache_keys_differ_for_any_two_query_lists(a: list[str], b: list[str]) -> None:
+    ka = QueryCache("/nonexistent", "k" * 32, None, a).key
+    assert (ka == QueryCache("/nonexistent", "k" * 32, None, b).key) == (a == b)
+    assert ka != QueryCache("/nonexistent", "k" * 32, 32, a).key  # the token limit too
