@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import test_scale as scale
 from conftest import write_beir
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,7 +24,10 @@ from test_transformer_encoder import save_tiny_bert
 import evalkit
 from evalkit.models import registry
 from evalkit.models.transformer import TransformerEncoder
-from evalkit.retrieval.cache import QueryCache
+from evalkit.retrieval import cache as cache_mod
+
+# test_scale's session fixtures: the tiny BERT, its 60-document collection, a one-process run
+tiny_model, beir60, baseline = scale.tiny_model, scale.beir60, scale.baseline
 
 KW = {"shard_size": SHARD, "dim": None, "overwrite": True}
 
@@ -202,13 +206,13 @@ def test_any_flipped_bit_of_the_query_cache_is_refused_or_harmless(
     texts = ["what is a cat", "b", "", "ünïcode ☃"]
     emb = np.arange(4 * 6, dtype=np.float32).reshape(4, 6) / 7
     with tempfile.TemporaryDirectory() as tmp:
-        qc = QueryCache(tmp, "k" * 32, 64, texts)
+        qc = cache_mod.QueryCache(tmp, "k" * 32, 64, texts)
         qc.store(emb)
         path = qc.npy if which == "npy" else qc.man
         data = bytearray(path.read_bytes())
         data[where % len(data)] ^= 1 << bit
         path.write_bytes(bytes(data))
-        got = QueryCache(tmp, "k" * 32, 64, texts).load()
+        got = cache_mod.QueryCache(tmp, "k" * 32, 64, texts).load()
         assert got is None or np.array_equal(got, emb)
         if got is None:
             assert not qc.npy.exists() and not qc.man.exists()  # removed: encoded again
@@ -217,6 +221,44 @@ def test_any_flipped_bit_of_the_query_cache_is_refused_or_harmless(
 @settings(max_examples=60, deadline=None)
 @given(a=st.lists(st.text(max_size=5), max_size=4), b=st.lists(st.text(max_size=5), max_size=4))
 def test_query_cache_keys_differ_for_any_two_query_lists(a: list[str], b: list[str]) -> None:
-    ka = QueryCache("/nonexistent", "k" * 32, None, a).key
-    assert (ka == QueryCache("/nonexistent", "k" * 32, None, b).key) == (a == b)
-    assert ka != QueryCache("/nonexistent", "k" * 32, 32, a).key  # the token limit too
+    ka = cache_mod.QueryCache("/nonexistent", "k" * 32, None, a).key
+    assert (ka == cache_mod.QueryCache("/nonexistent", "k" * 32, None, b).key) == (a == b)
+    assert ka != cache_mod.QueryCache("/nonexistent", "k" * 32, 32, a).key  # the token limit too
+
+
+def test_under_torchrun_no_rank_loads_the_model_when_all_is_cached(
+    tiny_model: Path,
+    beir60: Path,
+    baseline: dict,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two gloo ranks: a cold run, then the same command with --overwrite where loading the
+    model on any rank exits: rank 0 decides for both that nothing is to be encoded."""
+    import test_distributed as td
+    from test_scale import assert_same_results, cli_args, outputs
+
+    refuse = (
+        "import os\n"
+        "if os.environ.get('EVALKIT_TEST_NO_LOAD'):\n"
+        "    import evalkit.models.registry as r\n"
+        "    def _no(*a, **k):\n"
+        "        raise SystemExit('rank ' + os.environ['RANK'] + ' loaded the model')\n"
+        "    r._construct = _no\n"
+    )
+    monkeypatch.setattr(td, "DRIVER", refuse + td.DRIVER)
+    args = cli_args(tiny_model, beir60, tmp_path / "cache", tmp_path / "out")
+    (tmp_path / "cold").mkdir()
+    code, stderr, calls = td.torchrun(tmp_path / "cold", args)
+    assert code == 0, stderr[-3000:]
+    assert calls == {0: [12], 1: []}
+    (tmp_path / "warm").mkdir()
+    code, stderr, calls = td.torchrun(
+        tmp_path / "warm", [*args, "--overwrite"], EVALKIT_TEST_NO_LOAD="1"
+    )
+    assert code == 0, stderr[-3000:]
+    assert calls == {0: [], 1: []}
+    got = outputs(tmp_path / "out")
+    assert_same_results(got, baseline)
+    for rec, _ in got.values():
+        assert rec["search"]["shards"]["computed"] == 0
