@@ -19,6 +19,11 @@ prefixes, document token limit), evalkit's encoder code version, the library ver
 (tokenizers included) and attention backend, how titles are joined and which corpus it is.
 Shard membership is by corpus position, so runs with the same ``--shard-size`` and
 ``--shard-tokens`` (any number of processes) share shards.
+
+Beside the shards, :class:`QueryCache` keeps a collection's query vectors (``queries-*.npy``,
+keyed by this key, the query token limit and the SHA-256 of the exact query strings) and
+:class:`ModelProfiles` (``<root>/models/``) what a loaded encoder said about itself, so that a
+run whose vectors are all cached and verify never loads the model.
 """
 
 from __future__ import annotations
