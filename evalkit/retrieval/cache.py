@@ -22,8 +22,8 @@ Shard membership is by corpus position, so runs with the same ``--shard-size`` a
 
 Beside the shards, :class:`QueryCache` keeps a collection's query vectors (``queries-*.npy``,
 keyed by this key, the query token limit and the SHA-256 of the exact query strings) and
-:class:`ModelProfiles` (``<root>/models/``) what a loaded encoder said about itself, so that a
-run whose vectors are all cached and verify never loads the model.
+:class:`ModelProfiles` (``<root>/model-<key>.json``) what a loaded encoder said about itself,
+so that a run whose vectors are all cached and verify never loads the model.
 """
 
 from __future__ import annotations
@@ -485,14 +485,15 @@ class ModelProfiles:
     library versions), so that a run whose vectors are all cached can state the model, key
     its cache and write its records without loading it.
 
-    ``<root>/models/<key>.json`` holds the key, the parts it hashes, the profile and the
+    ``<root>/model-<key>.json`` holds the key, the parts it hashes, the profile and the
     SHA-256 of the profile; read back only when both match (else removed and ``None``)."""
 
     def __init__(self, root: str | Path | None, parts: dict[str, Any]) -> None:
         self.root = Path(root) if root else default_cache_dir()
         self.parts = parts
         self.key = cache_key(parts)
-        self.path = self.root / "models" / f"{self.key}.json"
+        # a file in the root, not a folder: the root's folders are the caches of one key each
+        self.path = self.root / f"model-{self.key}.json"
 
     @staticmethod
     def _digest(profile: dict[str, Any]) -> str:
@@ -526,7 +527,7 @@ class ModelProfiles:
             "sha256": self._digest(profile),
         }
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(parents=True, exist_ok=True)
             _atomic_text(self.path, json.dumps(meta, indent=1, sort_keys=True, default=str))
         except OSError:
             pass
