@@ -11,10 +11,11 @@ records in :mod:`evalkit.results`.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from evalkit.models.base import (
     Lengths,
     ModelSpec,
     check_trained_dim,
+    local_model_fingerprint,
     resolve_lengths,
 )
 from evalkit.models.registry import load_encoder, resolve_model
@@ -54,7 +56,16 @@ from evalkit.retrieval import (
     retriever_for,
 )
 from evalkit.retrieval import distributed as dist_mod
-from evalkit.retrieval.dense import model_identity
+from evalkit.retrieval.cache import ModelProfiles
+from evalkit.retrieval.dense import (
+    ENCODE_CODE_VERSION,
+    LazyEncoder,
+    _local_dir,
+    _package_versions,
+    encoder_profile,
+    lazy_matches,
+    model_identity,
+)
 
 Run = dict[str, dict[str, float]]
 
@@ -343,12 +354,72 @@ def _check_lengths(
 
 
 def _quiet_libraries() -> None:
-    """No progress bars from transformers/datasets when evalkit's own are off (CI logs)."""
+    """No progress bars from datasets when evalkit's own are off (CI logs); transformers is
+    quieted when a model is loaded (:func:`_quiet_transformers`), as a run whose vectors are
+    all cached does not import it."""
     import datasets
-    import transformers
 
     datasets.disable_progress_bars()
+
+
+def _quiet_transformers() -> None:
+    import transformers
+
     transformers.utils.logging.disable_progress_bar()
+
+
+def _profile_parts(
+    spec: ModelSpec,
+    device: str | None,
+    dtype: str | None,
+    revision: str | None,
+    max_batch_tokens: int | None,
+) -> tuple[dict[str, Any], dict[tuple[Any, ...], Any]] | None:
+    """The key of the profile of the encoder :func:`load_model` would give for ``spec``,
+    computed without loading it: the spec at the commit its revision names now (or a
+    content fingerprint of a local folder), the load options, the CUDA devices (which pick
+    the default device and dtype) and the library versions. Also the fingerprint memo a
+    :class:`LazyEncoder` starts with. ``None`` when it cannot be known (then the model loads,
+    and says why if it cannot)."""
+    local = _local_dir(spec)
+    if local:
+        if revision:
+            return None  # load_model refuses it, in its words
+        fingerprint = local_model_fingerprint(local)
+        if fingerprint is None:
+            return None
+    else:
+        if not spec.hf_id:
+            return None
+        from evalkit.hub import hub_mode
+        from evalkit.models.registry import pinned
+
+        try:
+            with hub_mode():
+                spec = pinned(replace(spec, revision=revision) if revision else spec)
+        except EvalkitError:
+            return None
+        fingerprint = None
+    from importlib import metadata
+
+    import torch
+
+    try:
+        flash: str | None = metadata.version("flash-attn")
+    except metadata.PackageNotFoundError:
+        flash = None
+    parts = {
+        "profile": 1,
+        "code": ENCODE_CODE_VERSION,
+        "packages": {**_package_versions(), "flash-attn": flash},
+        "spec": json.loads(json.dumps(asdict(spec), default=str)),
+        "local_fingerprint": fingerprint,
+        "device": device,
+        "dtype": dtype,
+        "max_batch_tokens": max_batch_tokens,
+        "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+    }
+    return parts, {("fingerprint", local): fingerprint}
 
 
 def load_model(
@@ -485,22 +556,69 @@ def evaluate(
     retriever: Retriever | None = None
     dims: tuple[int | None, ...] = (None,)
 
+    def load_now() -> Any:
+        if not progress:
+            _quiet_transformers()
+        return load_model(
+            model,
+            model_type=model_type,
+            device=device,
+            dtype=dtype,
+            revision=revision,
+            max_batch_tokens=max_batch_tokens,
+        )
+
+    def _lazy_or_loaded() -> Any:
+        """The encoder, loaded; or, when its profile was recorded by an earlier run (and,
+        under torchrun, on every rank: rank 0 decides), a :class:`LazyEncoder` that loads it
+        only when something must be encoded."""
+        found = None
+        if cache and isinstance(model, ModelSpec) and model.kind != "bm25":
+            found = _profile_parts(model, device, dtype, revision, max_batch_tokens)
+        profiles = ModelProfiles(cache_dir, found[0]) if found else None
+        profile = profiles.load() if profiles is not None else None
+        if dist.active:
+            everywhere = dist_mod.gather_to_main(dist, "model profile", profile is not None)
+            use = dist_mod.share(dist, "model profile used", bool(everywhere and all(everywhere)))
+        else:
+            use = profile is not None
+        if use and profile is not None and profiles is not None and found is not None:
+            lazy: LazyEncoder
+
+            def checked() -> Any:
+                real = load_now()
+                if not lazy_matches(lazy, real):
+                    profiles.discard()
+                    raise EvalkitError(
+                        f"--model {real.spec.name}: the model loaded is not the one recorded "
+                        f"in {profiles.path} (removed); run again"
+                    )
+                return real
+
+            lazy = LazyEncoder(profile, checked, found[1])
+            return lazy
+        loaded = load_now()
+        if profiles is not None and found is not None and hasattr(loaded, "encode_documents"):
+            # Recorded only when a stand-in rebuilt from it states exactly what the encoder
+            # does (spec, attributes, identity): else the next run loads the model again.
+            recorded = encoder_profile(loaded)
+            if lazy_matches(LazyEncoder(recorded, load_now, found[1]), loaded):
+                profiles.store(recorded)
+        return loaded
+
     def ready() -> Retriever:
         # The model loads after the first collection: missing data (the common failure
         # offline) is reported in seconds, not after loading a billion-parameter model.
         nonlocal retriever, dims
         if retriever is None:
-            loaded = load_model(
-                model,
-                model_type=model_type,
-                device=device,
-                dtype=dtype,
-                revision=revision,
-                max_batch_tokens=max_batch_tokens,
+            loaded = _lazy_or_loaded()
+            retriever = (
+                DenseRetriever(loaded)
+                if isinstance(loaded, LazyEncoder)
+                else (retriever_for(loaded))
             )
-            retriever = retriever_for(loaded)
             full = getattr(loaded, "dim", None) or loaded.spec.dim
-            if not hasattr(loaded, "encode_documents"):
+            if not isinstance(loaded, LazyEncoder) and not hasattr(loaded, "encode_documents"):
                 if asked_dims != (None,):
                     raise EvalkitError(f"--dim: {loaded.spec.name} has no embedding dimension")
                 full = None

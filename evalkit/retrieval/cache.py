@@ -19,6 +19,11 @@ prefixes, document token limit), evalkit's encoder code version, the library ver
 (tokenizers included) and attention backend, how titles are joined and which corpus it is.
 Shard membership is by corpus position, so runs with the same ``--shard-size`` and
 ``--shard-tokens`` (any number of processes) share shards.
+
+Beside the shards, :class:`QueryCache` keeps a collection's query vectors (``queries-*.npy``,
+keyed by this key, the query token limit and the SHA-256 of the exact query strings) and
+:class:`ModelProfiles` (``<root>/model-<key>.json``) what a loaded encoder said about itself,
+so that a run whose vectors are all cached and verify never loads the model.
 """
 
 from __future__ import annotations
@@ -353,3 +358,179 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def queries_digest(texts: list[str]) -> str:
+    """SHA-256 of the exact query strings in order (:class:`TextsDigest`): an edited,
+    added, dropped or reordered query never reuses cached query vectors."""
+    return texts_digest(texts)
+
+
+class QueryCache:
+    """The query embeddings of one (model settings, corpus) beside its shards, bound to the
+    exact query strings and the query token limit like a shard is to its texts.
+
+    ``<root>/<shard key>/queries-<key>.npy`` with ``queries-<key>.json`` (its manifest: the
+    shard key, the query token limit, the SHA-256 of the query strings, rows, width and the
+    SHA-256 of the ``.npy`` bytes), where ``key`` hashes those three. Query vectors are kept
+    in float32 whatever ``--cache-dtype`` says (they are few, and a float16 copy would change
+    the scores), written atomically like a shard and verified on every read; on any mismatch
+    the files are removed and the caller encodes the queries again."""
+
+    def __init__(
+        self,
+        root: str | Path | None,
+        shard_key: str,
+        max_query_length: int | None,
+        texts: list[str],
+    ) -> None:
+        self.root = Path(root) if root else default_cache_dir()
+        self.shard_key = shard_key
+        self.max_query_length = max_query_length
+        self.texts_sha256 = queries_digest(texts)
+        self.rows = len(texts)
+        self.key = cache_key(
+            {
+                "shard_key": shard_key,
+                "max_query_length": max_query_length,
+                "queries_sha256": self.texts_sha256,
+            }
+        )
+        self.dir = self.root / shard_key
+        self.npy = self.dir / f"queries-{self.key}.npy"
+        self.man = self.dir / f"queries-{self.key}.json"
+
+    def load(self) -> np.ndarray | None:
+        """The cached query embeddings if the manifest and the bytes verify, else ``None``
+        (bad files removed)."""
+        if not self.man.is_file() or not self.npy.is_file():
+            return None
+        arr = None
+        try:
+            meta = json.loads(self.man.read_text(encoding="utf-8"))
+            if (
+                isinstance(meta, dict)
+                and meta.get("key") == self.key
+                and meta.get("shard_key") == self.shard_key
+                and meta.get("max_query_length") == self.max_query_length
+                and meta.get("queries_sha256") == self.texts_sha256
+                and meta.get("rows") == self.rows
+                and meta.get("dtype") == "float32"
+            ):
+                with open(self.npy, "rb") as f:  # one buffer, hashed and viewed in place
+                    size = os.fstat(f.fileno()).st_size
+                    data = bytearray(size if size == meta.get("bytes") else 0)
+                    whole = size == meta.get("bytes") and f.readinto(data) == size
+                if whole and hashlib.sha256(data).hexdigest() == meta.get("sha256"):
+                    arr = _parse_npy(data)
+                    if (
+                        arr.shape != (self.rows, meta.get("width"))
+                        or arr.dtype != np.float32
+                        or not np.isfinite(arr).all()
+                    ):
+                        arr = None
+        except (OSError, ValueError, json.JSONDecodeError):
+            arr = None
+        if arr is None:
+            self.discard()
+        return arr
+
+    def store(self, emb: np.ndarray) -> None:
+        """Publish atomically: data (temp, fsync, rename), then the manifest; a write error
+        is reported as a shard's is."""
+        arr = np.ascontiguousarray(emb, dtype=np.float32)
+        header = _npy_header(arr)
+        body = memoryview(arr).cast("B")
+        h = hashlib.sha256(header)
+        h.update(body)
+        tmp = self.npy.with_name(f".{self.npy.name}.{_host()}.{os.getpid()}.tmp")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(header)
+                f.write(body)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.npy)
+            manifest = {
+                "key": self.key,
+                "shard_key": self.shard_key,
+                "max_query_length": self.max_query_length,
+                "queries_sha256": self.texts_sha256,
+                "rows": int(arr.shape[0]),
+                "width": int(arr.shape[1]),
+                "dtype": "float32",
+                "sha256": h.hexdigest(),
+                "bytes": len(header) + body.nbytes,
+            }
+            _atomic_text(self.man, json.dumps(manifest, indent=1))
+        except OSError as e:
+            why = e.strerror or f"disk full? {e}"
+            raise EvalkitError(
+                f"{self.dir}: cannot write the embedding cache ({why}); free some "
+                "space, or use --cache-dir elsewhere or --no-cache"
+            ) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        for p in (self.man, self.npy):
+            p.unlink(missing_ok=True)
+
+
+class ModelProfiles:
+    """What a loaded encoder told evalkit about itself (its spec as loaded, dim, dtype,
+    device, prefixes, token limits, identity), recorded under a key computed WITHOUT loading
+    it (registry spec at its commit, a content fingerprint of a local folder, load options,
+    library versions), so that a run whose vectors are all cached can state the model, key
+    its cache and write its records without loading it.
+
+    ``<root>/model-<key>.json`` holds the key, the parts it hashes, the profile and the
+    SHA-256 of the profile; read back only when both match (else removed and ``None``)."""
+
+    def __init__(self, root: str | Path | None, parts: dict[str, Any]) -> None:
+        self.root = Path(root) if root else default_cache_dir()
+        self.parts = parts
+        self.key = cache_key(parts)
+        # a file in the root, not a folder: the root's folders are the caches of one key each
+        self.path = self.root / f"model-{self.key}.json"
+
+    @staticmethod
+    def _digest(profile: dict[str, Any]) -> str:
+        return hashlib.sha256(json.dumps(profile, sort_keys=True).encode()).hexdigest()
+
+    def load(self) -> dict[str, Any] | None:
+        if not self.path.is_file():
+            return None
+        try:
+            meta = json.loads(self.path.read_text(encoding="utf-8"))
+            if (
+                isinstance(meta, dict)
+                and meta.get("key") == self.key
+                and isinstance(meta.get("profile"), dict)
+                and meta.get("sha256") == self._digest(meta["profile"])
+                and json.dumps(meta.get("parts"), sort_keys=True, default=str)
+                == json.dumps(self.parts, sort_keys=True, default=str)
+            ):
+                return meta["profile"]
+        except (OSError, ValueError):
+            pass
+        self.discard()
+        return None
+
+    def store(self, profile: dict[str, Any]) -> None:
+        """Atomic; a write error only means the next run loads the model again."""
+        meta = {
+            "key": self.key,
+            "parts": self.parts,
+            "profile": profile,
+            "sha256": self._digest(profile),
+        }
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            _atomic_text(self.path, json.dumps(meta, indent=1, sort_keys=True, default=str))
+        except OSError:
+            pass
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -7,10 +7,11 @@ corpus size: MIRACL-en (32.9M passages) streams through the same loop as a 5,000
 from __future__ import annotations
 
 import inspect
+import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,16 @@ import numpy as np
 from evalkit import faults
 from evalkit.data import Collection, doc_text
 from evalkit.errors import EvalkitError
-from evalkit.models.base import Encoder, Lengths, TokenIds, as_token_ids, local_model_fingerprint
+from evalkit.models.base import (
+    Encoder,
+    Lengths,
+    ModelSpec,
+    TokenIds,
+    as_token_ids,
+    local_model_fingerprint,
+)
 from evalkit.retrieval import distributed
-from evalkit.retrieval.cache import ShardCache, TextsDigest, cache_key, ids_digest
+from evalkit.retrieval.cache import QueryCache, ShardCache, TextsDigest, cache_key, ids_digest
 from evalkit.retrieval.progress import Advance, Progress, Stats
 from evalkit.retrieval.search import Backend, TopK, cut_dim, score_block
 from evalkit.retrieval.shards import (
@@ -144,6 +152,81 @@ def model_identity(encoder: Any) -> dict[str, Any]:
     }
 
 
+PROFILE_ATTRS = (
+    "dim",
+    "revision",
+    "dtype",
+    "device",
+    "query_prefix",
+    "doc_prefix",
+    "attn_implementation",
+    "max_query_length",
+    "max_doc_length",
+    "length_limit",
+)
+"""What evalkit reads from a loaded encoder without encoding anything (records, cache key,
+token limits, dims, search device): all a run whose vectors are cached needs of it."""
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+def encoder_profile(encoder: Any) -> dict[str, Any]:
+    """The JSON :class:`LazyEncoder` is rebuilt from: the loaded spec, :data:`PROFILE_ATTRS`
+    (and which of them the encoder lacks) and its :func:`model_identity`."""
+    attrs = {a: _plain(getattr(encoder, a)) for a in PROFILE_ATTRS if hasattr(encoder, a)}
+    return {
+        "spec": json.loads(json.dumps(asdict(encoder.spec), default=str)),
+        "attrs": attrs,
+        "absent": [a for a in PROFILE_ATTRS if a not in attrs],
+        "identity": model_identity(encoder),
+    }
+
+
+class LazyEncoder:
+    """Stands for an encoder that has not been loaded: what :data:`PROFILE_ATTRS` and
+    ``spec`` say comes from a recorded profile; anything else (``encode_queries``,
+    ``tokenize_documents``...) loads the encoder through ``load`` first and is its own.
+    So a run whose query and corpus vectors are all cached never loads the model."""
+
+    def __init__(
+        self,
+        profile: dict[str, Any],
+        load: Callable[[], Any],
+        once: dict[tuple[Any, ...], Any] | None = None,
+    ) -> None:
+        spec = {k: tuple(v) if isinstance(v, list) else v for k, v in profile["spec"].items()}
+        self.spec = ModelSpec(**spec)
+        self.__dict__.update(profile["attrs"])
+        self._absent = frozenset(profile["absent"])
+        self._loader = load
+        self._real: Any = None
+        self._evalkit_once = dict(once or {})  # the fingerprint computed for the key
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names not set above: a recorded absence stays absent without a load.
+        if name.startswith("__") or name in self.__dict__.get("_absent", ()):
+            raise AttributeError(name)
+        return getattr(self.load(), name)
+
+    @property
+    def loaded(self) -> bool:
+        return self._real is not None
+
+    def load(self) -> Any:
+        if self._real is None:
+            self._real = self._loader()
+        return self._real
+
+
+def lazy_matches(lazy: LazyEncoder, encoder: Any) -> bool:
+    """Whether ``lazy`` states exactly what ``encoder`` would: spec, attributes, identity."""
+    return asdict(lazy.spec) == asdict(encoder.spec) and encoder_profile(lazy) == encoder_profile(
+        encoder
+    )
+
+
 KEYED_PACKAGES = ("torch", "transformers", "sentence-transformers", "tokenizers")
 """Libraries whose versions change the vectors (the DRAMA breakage was a transformers
 upgrade; a tokenizers upgrade can change token ids)."""
@@ -246,15 +329,52 @@ class DenseRetriever:
         normalize = enc.spec.normalize
         device = settings.search_device or str(getattr(enc, "device", "cpu"))
 
+        parts = cache_parts(enc, coll, settings.lengths) if settings.cache else None
+        lengths = coll.corpus.byte_lengths().astype(np.int32)  # plan, and sorts in a shard
+        shards = plan_token_shards(
+            lengths, settings.shard_size, settings.shard_tokens, settings.lengths.doc
+        )
+        mine = [s for s in shards if dist.owns(s.index)]
+        stats.shards_total = len(shards)
+        # Planned cost per document: the ETA weighs work by it (shards run longest first).
+        cost = estimated_tokens(lengths, settings.lengths.doc)
+        cache = None
+        if parts is not None:
+            cache = ShardCache(settings.cache_dir, cache_key(parts), settings.cache_dtype)
+            cache.remove_stale_temp()
+            stats.cache_dir = str(cache.dir)
+
+        writer = _ShardWriter()
         t = time.perf_counter()
         q = None
+        warm = False
         if dist.is_main:  # once, on rank 0: every rank searches with the same vectors
-            q = enc.encode_queries(
-                [coll.queries[x] for x in qids],
-                batch_size=settings.batch_size,
-                **_length_kw(enc.encode_queries, settings.lengths.query),
-            )
-            check_finite(q, "query", qids, name)
+            texts = [coll.queries[x] for x in qids]
+            qcache = None
+            if parts is not None and cache is not None:
+                qcache = QueryCache(
+                    settings.cache_dir, cache_key(parts), settings.lengths.query, texts
+                )
+                q = qcache.load()
+                warm = q is not None and all(cache.has(s) for s in shards)
+        lazy = isinstance(enc, LazyEncoder)
+        if lazy and not distributed.share(dist, "vectors cached", warm):
+            # Something must be encoded: every rank loads now, as a cold run does (rank 0
+            # decided for all). A cached shard that then fails to verify loads it too.
+            enc.load()
+        if dist.is_main:
+            if q is None:
+                q = enc.encode_queries(
+                    texts,
+                    batch_size=settings.batch_size,
+                    **_length_kw(enc.encode_queries, settings.lengths.query),
+                )
+                check_finite(q, "query", qids, name)
+                # float32 as the search uses it (cut_dim copies to float32): a warm run then
+                # scores with exactly the vectors a cold one did.
+                q = np.ascontiguousarray(q, dtype=np.float32)
+                if qcache is not None:  # on the writer thread, like a shard
+                    writer.submit(qcache.store, q, fault=None)
         q = distributed.broadcast_array(dist, "queries", q)
         stats.queries_s = time.perf_counter() - t
         full_dim = int(q.shape[1])
@@ -266,40 +386,32 @@ class DenseRetriever:
         states = {d: TopK.empty(len(qids), k, device) for d in settings.dims}
         ids = coll.corpus.id_array()
         ranks = corpus_tie_ranks(ids)
-        lengths = coll.corpus.byte_lengths().astype(np.int32)  # plan, and sorts in a shard
-        shards = plan_token_shards(
-            lengths, settings.shard_size, settings.shard_tokens, settings.lengths.doc
-        )
-        mine = [s for s in shards if dist.owns(s.index)]
-        # Planned cost per document: the ETA weighs work by it (shards run longest first).
-        cost = estimated_tokens(
-            lengths, settings.lengths.doc or getattr(enc, "max_doc_length", None)
-        )
-        stats.shards_total = len(shards)
-
-        cache = None
-        parts = cache_parts(enc, coll, settings.lengths) if settings.cache else None
-        if parts is not None:
-            cache = ShardCache(settings.cache_dir, cache_key(parts), settings.cache_dtype)
-            cache.remove_stale_temp()
-            stats.cache_dir = str(cache.dir)
-
-        pretokenize = hasattr(enc, "tokenize_documents") and hasattr(enc, "encode_tokenized")
-        with_progress = pretokenize or _takes(enc.encode_documents, "progress")
-        tokenize = None
-        if pretokenize:
-
-            def tokenize(texts: list[str]) -> Any:
-                return enc.tokenize_documents(texts, max_length=settings.lengths.doc)
 
         # With a cache, every shard's texts are read and hashed (on the prefetch thread) to
-        # verify its manifest; only shards to encode are also ordered and tokenised.
-        prefetch = _Prefetch(coll, lengths, tokenize, digest=cache is not None)
-        writer = _ShardWriter()
-        feed = None if with_progress else max(256, 8 * (settings.batch_size or 32))
+        # verify its manifest; only shards to encode are also ordered and tokenised. How the
+        # encoder takes texts is asked only once something is to be encoded: asking an
+        # encoder that is not loaded would load it.
+        prefetch = _Prefetch(coll, lengths, None, digest=cache is not None)
+        how: dict[str, Any] = {}
+
+        def encoder_ready() -> None:
+            if how:
+                return
+            pretokenize = hasattr(enc, "tokenize_documents") and hasattr(enc, "encode_tokenized")
+            with_progress = pretokenize or _takes(enc.encode_documents, "progress")
+            if pretokenize:
+
+                def tokenize(texts: list[str]) -> Any:
+                    return enc.tokenize_documents(texts, max_length=settings.lengths.doc)
+
+                prefetch.tokenize = tokenize
+            how["feed"] = None if with_progress else max(256, 8 * (settings.batch_size or 32))
 
         def needs_text(shard: Any) -> bool:
-            return cache is None or not cache.has(shard)
+            if cache is None or not cache.has(shard):
+                encoder_ready()
+                return True
+            return False
 
         try:
             planned = float(sum(cost[s.start : s.stop].sum() for s in mine))
@@ -317,6 +429,7 @@ class DenseRetriever:
                         texts_sha = prefetch.texts_digest(shard)
                         emb = cache.load(shard, digest, full_dim, texts_sha256=texts_sha)
                     if emb is None:
+                        encoder_ready()
                         texts, order = prefetch.take(shard)
                     if i + 1 < len(mine):  # read the next shard's text meanwhile
                         prefetch.start(mine[i + 1], encode=needs_text(mine[i + 1]))
@@ -325,7 +438,13 @@ class DenseRetriever:
                             cache.ensure_space(sum(s.rows for s in mine[i:]), full_dim)
                         t = time.perf_counter()
                         emb = self._encode_shard(
-                            texts, order, settings, adv, feed, stats, cost[shard.start :][order]
+                            texts,
+                            order,
+                            settings,
+                            adv,
+                            how["feed"],
+                            stats,
+                            cost[shard.start :][order],
                         )
                         stats.encode_s += time.perf_counter() - t
                         stats.docs_encoded += shard.rows
@@ -463,13 +582,20 @@ class _ShardWriter:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def submit(self, store: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    def submit(
+        self,
+        store: Callable[..., None],
+        *args: Any,
+        fault: str | None = "shard-written",
+        **kwargs: Any,
+    ) -> None:
         self.finish()
 
         def run() -> None:
             try:
                 store(*args, **kwargs)
-                faults.point("shard-written")
+                if fault:
+                    faults.point(fault)
             except BaseException as e:  # handed to the main thread
                 self._error = e
 
