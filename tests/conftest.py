@@ -92,3 +92,40 @@ SMALL_QRELS = [
 @pytest.fixture
 def beir_dir(tmp_path: Path) -> Path:
     return write_beir(tmp_path / "tiny", SMALL_CORPUS, SMALL_QUERIES, SMALL_QRELS)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.is_file(), reason="no headless browser at /usr/bin/chromium"
+)
+
+
+def render_in_chromium(page: Path, work: Path, window: str) -> tuple[str, list]:
+    """Headless Chromium with the network off renders ``page``: its DOM as the browser built
+    it, and the colours of a screenshot (``PIL``'s ``getcolors``) of a ``window`` ("W,H")."""
+    import subprocess
+
+    from PIL import Image
+
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        f"--user-data-dir={work / 'profile'}",
+    ]
+    url = page.as_uri()
+    dom = subprocess.run(
+        [str(CHROMIUM), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    shot = work / "shot.png"
+    p = subprocess.run(
+        [str(CHROMIUM), *flags, f"--screenshot={shot}", f"--window-size={window}", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0 and shot.is_file(), p.stderr[-2000:]
+    return dom.stdout, Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20) or []

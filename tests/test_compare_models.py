@@ -12,11 +12,10 @@ import html
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import needs_minilm
+from conftest import needs_chromium, needs_minilm, render_in_chromium
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -165,41 +164,14 @@ def test_html_is_one_self_contained_file(runs: Path, tmp_path: Path, capsys) -> 
     assert " ".join(x.strip() for x in row.groups()) in text  # the same numbers as markdown
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.mark.skipif(not CHROMIUM.is_file(), reason="no headless browser at /usr/bin/chromium")
+@needs_chromium
 def test_html_renders_in_a_headless_browser(runs: Path, tmp_path: Path, capsys) -> None:
     """Chromium, with the network off, renders the page: the two models, both score tables and
     the settings table are in the DOM, and the improvement is drawn in the page's green."""
     page_file = tmp_path / "compare.html"
     _compare(capsys, runs / "bm25", runs / "minilm", "-f", "html", "-o", page_file)
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    url = page_file.as_uri()
-    dom = subprocess.run(
-        [str(CHROMIUM), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    assert dom.stdout.count("<table") == 4 and 'class="models"' in dom.stdout
-    shot = tmp_path / "shot.png"
-    p = subprocess.run(
-        [str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1200,1100", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert p.returncode == 0 and shot.is_file(), p.stderr[-2000:]
-    from PIL import Image
-
-    img = Image.open(shot).convert("RGB")
-    colours = img.getcolors(maxcolors=1 << 20) or []
+    dom, colours = render_in_chromium(page_file, tmp_path, "1200,1100")
+    assert dom.count("<table") == 4 and 'class="models"' in dom
     green = sum(n for n, (r, g, b) in colours if r < 60 and 90 < g < 140 and b < 60)
     assert green > 50  # "improved" in #070: the status cells were styled
 

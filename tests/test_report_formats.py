@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import needs_chromium, render_in_chromium
 from report_fixtures import bm25_records, write_data_dir
 
 from evalkit.cli import main
@@ -139,10 +140,7 @@ def test_bad_format_and_out_without_format(runs: Path, tmp_path: Path, capsys) -
         assert e.value.code == 2 and "--" in capsys.readouterr().err
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.mark.skipif(not CHROMIUM.is_file(), reason="no headless browser at /usr/bin/chromium")
+@needs_chromium
 def test_html_renders_in_a_headless_browser(runs: Path, tmp_path: Path) -> None:
     """Chromium, with the network off, renders the one-file report: every table is in the DOM,
     every figure decodes (the screenshot holds matplotlib's bar colour, which the page's own
@@ -151,36 +149,12 @@ def test_html_renders_in_a_headless_browser(runs: Path, tmp_path: Path) -> None:
     main(["report", str(runs), "-f", "html", "--out", str(html_file)])
     page = html_file.read_text(encoding="utf-8")
     assert "http://" not in page and "https://" not in page and "<script" not in page
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    url = html_file.as_uri()
-    dom = subprocess.run(
-        [str(CHROMIUM), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
+    dom, colours = render_in_chromium(html_file, tmp_path, "1400,4000")
     n_tables = page.count("<table")
     figures = re.findall(r'<figure id="([^"]+)"', page)
-    assert dom.stdout.count("<table") == n_tables >= 5
-    assert dom.stdout.count("<img") == len(figures)
+    assert dom.count("<table") == n_tables >= 5
+    assert dom.count("<img") == len(figures)
     assert set(figures) == {"datasets-beir", "datasets-demo", "languages-miracl"}
-    shot = tmp_path / "shot.png"
-    p = subprocess.run(
-        [str(CHROMIUM), *flags, f"--screenshot={shot}", "--window-size=1400,4000", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert p.returncode == 0 and shot.is_file(), p.stderr[-2000:]
-    from PIL import Image
-
-    img = Image.open(shot).convert("RGB")
-    colours = img.getcolors(maxcolors=1 << 20) or []
     blue = sum(n for n, (r, g, b) in colours if abs(r - 31) < 12 and abs(g - 119) < 12 and b > 160)
     assert blue > 500  # matplotlib's first bar colour #1f77b4: the figures were drawn
 

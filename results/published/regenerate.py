@@ -37,31 +37,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from evalkit.evaluation.published import COLUMNS  # the reader's columns: one definition
+
 MTEB_REPO = "embeddings-benchmark/results"
 PYSERINI_REPO = "castorini/pyserini"
 PYSERINI_BEIR = "pyserini/2cr/beir.yaml"
 PYSERINI_MIRACL = "pyserini/2cr/miracl.yaml"
 PYSERINI_BEIR_CODE = "pyserini/2cr/beir.py"
 
-COLUMNS = (
-    "source_kind",
-    "model",
-    "model_revision",
-    "evalkit_model",
-    "dataset",
-    "source_task",
-    "dataset_revision",
-    "split",
-    "language",
-    "metric",
-    "is_main_score",
-    "value",
-    "source_repo",
-    "source_commit",
-    "source_path",
-    "mteb_version",
-    "conditions",
-)
 
 HEADER = """\
 # Published numbers for the models evalkit registers on the datasets of its suites.
