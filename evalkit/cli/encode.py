@@ -13,7 +13,6 @@ detect a pair that does not belong together; numpy code still reads ``FILE.npy``
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from evalkit.cli import app, console
 from evalkit.data import iter_jsonl
 from evalkit.errors import EvalkitError
 from evalkit.paths import check_output_file, remove_stale_temp, temp_prefix
-from evalkit.results import atomic_write_text
+from evalkit.results import atomic_write_text, file_sha256
 
 
 def read_records(path: Path, kind: str) -> tuple[list[str], list[str] | list[dict[str, str]]]:
@@ -68,14 +67,6 @@ def sums_path_for(output: Path) -> Path:
     return output.with_name(output.name[: -len(".npy")] + ".sha256")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _temp(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
     """A complete, synced temp file beside ``path`` (named by host and pid)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=".tmp")
@@ -102,7 +93,7 @@ def write_embeddings(output: Path, ids: list[str], emb: Any) -> None:
     try:
         temps.append(_temp(output, lambda f: np.save(f, emb, allow_pickle=False)))
         temps.append(_temp(ids_file, lambda f: f.write("".join(f"{i}\n" for i in ids).encode())))
-        digests = [_sha256(t) for t in temps]
+        digests = [file_sha256(t) for t in temps]
         sums.unlink(missing_ok=True)  # from here until it is rewritten, the pair is unverified
         os.replace(temps[1], ids_file)
         faults.point("encode-renamed")  # killed here: new ids, old matrix, no .sha256
@@ -136,7 +127,7 @@ def load_embeddings(path: str | Path) -> tuple[list[str], Any]:
         digest, _, name = line.partition("  ")
         want[name] = digest
     for p in (output, ids_file):
-        if want.get(p.name) != _sha256(p):
+        if want.get(p.name) != file_sha256(p):
             raise EvalkitError(
                 f"{p}: does not match {sums.name} (written by another or an interrupted "
                 "evalkit encode, or edited since); encode again"
