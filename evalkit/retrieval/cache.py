@@ -102,6 +102,21 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def _write_npy(path: Path, arr: np.ndarray) -> tuple[str, int]:
+    """Write a C-contiguous ``arr`` as ``.npy`` to ``path`` and fsync it, hashing the bytes as
+    they are written (the file is never read back): its SHA-256 and size."""
+    header = _npy_header(arr)
+    body = memoryview(arr).cast("B")  # the array's own bytes: no copy
+    h = hashlib.sha256(header)
+    h.update(body)
+    with open(path, "wb") as f:
+        f.write(header)
+        f.write(body)
+        f.flush()
+        os.fsync(f.fileno())
+    return h.hexdigest(), len(header) + body.nbytes
+
+
 def _npy_header(arr: np.ndarray) -> bytes:
     """The ``.npy`` header ``np.save`` writes for ``arr`` (C order, no pickle)."""
     from numpy.lib import format as npy_format
@@ -254,16 +269,7 @@ class ShardCache:
             self._write_meta(meta)
             tmp = npy.with_name(f".{npy.name}.{_host()}.{os.getpid()}.tmp")
             try:
-                header = _npy_header(arr)
-                body = memoryview(arr).cast("B")  # the array's own bytes: no copy
-                h = hashlib.sha256(header)
-                h.update(body)
-                with open(tmp, "wb") as f:
-                    f.write(header)
-                    f.write(body)
-                    f.flush()
-                    os.fsync(f.fileno())
-                size = len(header) + body.nbytes
+                digest, size = _write_npy(tmp, arr)
                 faults.point("shard-temp")  # killed here: a whole temp file, never published
                 os.replace(tmp, npy)
             finally:
@@ -279,7 +285,7 @@ class ShardCache:
                 "settings": meta,
                 "ids_sha256": ids_sha256,
                 "texts_sha256": texts_sha256,
-                "sha256": h.hexdigest(),
+                "sha256": digest,
                 "bytes": size,
             }
             _atomic_text(man, json.dumps(manifest, indent=1, default=str))
@@ -439,18 +445,10 @@ class QueryCache:
         """Publish atomically: data (temp, fsync, rename), then the manifest; a write error
         is reported as a shard's is."""
         arr = np.ascontiguousarray(emb, dtype=np.float32)
-        header = _npy_header(arr)
-        body = memoryview(arr).cast("B")
-        h = hashlib.sha256(header)
-        h.update(body)
         tmp = self.npy.with_name(f".{self.npy.name}.{_host()}.{os.getpid()}.tmp")
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(header)
-                f.write(body)
-                f.flush()
-                os.fsync(f.fileno())
+            digest, size = _write_npy(tmp, arr)
             os.replace(tmp, self.npy)
             manifest = {
                 "key": self.key,
@@ -460,8 +458,8 @@ class QueryCache:
                 "rows": int(arr.shape[0]),
                 "width": int(arr.shape[1]),
                 "dtype": "float32",
-                "sha256": h.hexdigest(),
-                "bytes": len(header) + body.nbytes,
+                "sha256": digest,
+                "bytes": size,
             }
             _atomic_text(self.man, json.dumps(manifest, indent=1))
         except OSError as e:
