@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 import signal
 import sys
 import threading
@@ -109,10 +108,13 @@ def _fail(message: str, exit_code: int, debug: bool) -> NoReturn:
 
 def _option_name(param: Any) -> str:
     """``--top-k`` for an option (its longest spelling), the metavar for an argument."""
-    opts = [o for o in getattr(param, "opts", ()) if o.startswith("--")]
-    if opts:
-        return max(opts, key=len)
-    return str(getattr(param, "human_readable_name", None) or getattr(param, "name", "?"))
+    if getattr(param, "param_type_name", "") == "option" and param.opts:
+        return max(param.opts, key=len)
+    # typer's parameters call it display_name_raw, click's human_readable_name
+    for attr in ("display_name_raw", "human_readable_name", "name"):
+        if getattr(param, attr, None):
+            return str(getattr(param, attr))
+    return "?"
 
 
 # pydantic's error types (typer's coercion) -> how evalkit says it
@@ -130,32 +132,125 @@ def _sentence(text: str) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() or len(text) == 1 else text
 
 
-def usage_message(e: Exception) -> str:
-    """One line, without click's class names, for a click/typer usage error."""
-    msg = getattr(e, "message", None) or str(e)
+class NoSuchCommand(click_exceptions.UsageError):
+    """A command name the group does not have, raised with the name itself (click only says
+    it in an English sentence)."""
+
+    def __init__(self, name: str, possibilities: list[str], ctx: Any) -> None:
+        super().__init__(f"No such command {name!r}.", ctx)
+        self.command_name = name
+        self.possibilities = possibilities
+
+
+class MissingCommand(click_exceptions.UsageError):
+    """A group called without a command."""
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__("Missing command.", ctx)
+
+
+def _see_help(ctx: Any) -> str:
+    """`` (see 'evalkit run --help')``: where the command's options and commands are listed."""
+    return f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+
+
+def _param_of(ctx: Any, option_name: str) -> Any:
+    """The option of ``ctx``'s command spelt ``option_name`` (``-m`` or ``--model``)."""
+    params = getattr(getattr(ctx, "command", None), "params", ())
+    return next(
+        (p for p in params if option_name in (*p.opts, *getattr(p, "secondary_opts", ()))), None
+    )
+
+
+def usage_message(e: click_exceptions.UsageError) -> str:
+    """One line, without click's class names, for a click/typer usage error, built from the
+    exception's own fields (the option, the parameter, the command), never parsed out of
+    click's English sentence, so it names what the user typed whatever it contains. Only a
+    message click words for one case (a custom check, extra arguments) is passed on as is."""
+    ctx = e.ctx
+    if isinstance(e, NoSuchCommand):
+        hint = did_you_mean(e.command_name, e.possibilities)
+        return f"no such command {e.command_name!r}" + (hint or _see_help(ctx))
+    if isinstance(e, MissingCommand):
+        return "missing command" + _see_help(ctx)
     if isinstance(e, click_exceptions.NoSuchOption):
-        return f"no such option {e.option_name!r}" + did_you_mean(
-            e.option_name, e.possibilities or ()
-        )
-    if isinstance(e, click_exceptions.BadParameter) and getattr(e, "param", None) is not None:
-        name = _option_name(e.param)
+        hint = did_you_mean(e.option_name, e.possibilities or ())
+        return f"no such option {e.option_name!r}" + (hint or _see_help(ctx))
+    if isinstance(e, click_exceptions.BadParameter):
+        name = _option_name(e.param) if e.param is not None else _hint_name(e.param_hint)
+        if isinstance(e, click_exceptions.MissingParameter):
+            return f"{name}: missing" + _see_help(ctx)
         cause = e.__cause__
         errors = cause.errors() if hasattr(cause, "errors") else []  # pydantic ValidationError
         if errors and errors[0].get("type") in _TYPE_WORDS:
             return f"{name}: {errors[0].get('input')!r} {_TYPE_WORDS[errors[0]['type']]}"
-        if isinstance(e, click_exceptions.MissingParameter):
-            return f"{name}: missing"
-        return f"{name}: {_sentence(msg)}"
-    if isinstance(e, click_exceptions.BadOptionUsage) and "requires an argument" in msg:
-        return f"{e.option_name}: needs a value"
-    m = re.match(r"No such command '(.*?)'", msg)
-    if m:
-        ctx = getattr(e, "ctx", None)
-        names = ctx.command.list_commands(ctx) if ctx is not None else []
-        return f"no such command {m.group(1)!r}" + did_you_mean(m.group(1), names)
-    if msg.startswith("Missing command"):
-        return "missing command (see 'evalkit --help')"
-    return _sentence(msg)
+        return f"{name}: {_sentence(e.message)}"
+    if isinstance(e, click_exceptions.BadOptionUsage):
+        # click raises it for a value-taking option without its value, or a flag given one
+        param = _param_of(ctx, e.option_name)
+        if param is not None:
+            takes_value = not getattr(param, "is_flag", False)
+            return f"{e.option_name}: " + ("needs a value" if takes_value else "takes no value")
+        return f"{e.option_name}: {_sentence(e.message)}"
+    return _sentence(e.message)
+
+
+def _hint_name(hint: Any) -> str:
+    """A BadParameter's ``param_hint`` (a name or a list of spellings) as one name."""
+    if isinstance(hint, str) or hint is None:
+        return str(hint or "value")
+    names = list(hint)
+    return max(names, key=len) if names else "value"
+
+
+def _structured_errors(cmd: Any) -> Any:
+    """Give every usage error of ``cmd`` and its commands the structured data its message is
+    built from: the context (click's parser raises BadOptionUsage and NoSuchOption without
+    it, so the command and its options would be unknown), and for a group
+    :class:`NoSuchCommand` and :class:`MissingCommand` where click raises a bare UsageError
+    worded in English."""
+    parse = cmd.parse_args
+
+    def parse_args(ctx: Any, args: list[str]) -> Any:
+        try:
+            return parse(ctx, args)
+        except click_exceptions.UsageError as err:
+            if err.ctx is None:
+                err.ctx, err.cmd = ctx, ctx.command
+            raise
+
+    cmd.parse_args = parse_args
+    commands = getattr(cmd, "commands", None)
+    if commands is None:
+        return cmd
+    resolve, invoke = cmd.resolve_command, cmd.invoke
+
+    def resolve_command(ctx: Any, args: list[str]) -> Any:
+        try:
+            return resolve(ctx, args)
+        except click_exceptions.UsageError as err:
+            # the plain UsageError (not a subclass such as NoSuchOption) is the unknown name
+            if type(err) is click_exceptions.UsageError and args:
+                raise NoSuchCommand(args[0], list(cmd.list_commands(ctx)), ctx) from err
+            raise
+
+    def invoke_group(ctx: Any) -> Any:
+        try:
+            return invoke(ctx)
+        except click_exceptions.UsageError as err:
+            # the group's own error before any command was chosen: no command was given
+            if (
+                type(err) is click_exceptions.UsageError
+                and err.ctx is ctx
+                and ctx.invoked_subcommand is None
+            ):
+                raise MissingCommand(ctx) from err
+            raise
+
+    cmd.resolve_command, cmd.invoke = resolve_command, invoke_group
+    for sub in commands.values():
+        _structured_errors(sub)
+    return cmd
 
 
 def os_error_message(e: OSError) -> str:
@@ -235,7 +330,7 @@ def _plain_metavars(cmd: Any) -> Any:
 
 def command() -> Any:
     """The click command tree behind :data:`app`, as ``evalkit`` runs it."""
-    return _plain_metavars(typer.main.get_command(app))
+    return _structured_errors(_plain_metavars(typer.main.get_command(app)))
 
 
 def _dispatch(argv: list[str], debug: bool) -> int:
