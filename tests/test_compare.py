@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import md_squeezed
 from report_fixtures import write_data_dir
 
 from evalkit.cli import main
@@ -98,7 +99,7 @@ def _compare(capsys, *args: str) -> tuple[int, str, str]:
     except SystemExit as e:
         code = int(e.code or 0)
     cap = capsys.readouterr()
-    return code, cap.out, cap.err
+    return code, md_squeezed(cap.out), cap.err
 
 
 def test_same_records_pass(baseline: Path, capsys) -> None:

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import needs_chromium, needs_minilm, render_in_chromium
+from conftest import md_squeezed, needs_chromium, needs_minilm, render_in_chromium
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,7 +60,7 @@ def _compare(capsys, *args: str | Path) -> tuple[int, str, str]:
     except SystemExit as e:
         code = int(e.code or 0)
     cap = capsys.readouterr()
-    return code, cap.out, cap.err
+    return code, md_squeezed(cap.out), cap.err
 
 
 def test_two_models_are_compared_and_named_in_the_header(runs: Path, capsys) -> None:
@@ -156,8 +156,10 @@ def test_html_is_one_self_contained_file(runs: Path, tmp_path: Path, capsys) -> 
     assert "bm25 (bm25s lucene, k1 0.9 b 0.4)" in text and MINILM in text
     assert "search backend bm25s torch" in text and "BM25 k1 0.9 – BM25 b 0.4 –" in text
     assert "top-k 1000" in text and "nDCG@10" in text
-    md = to_markdown(
-        compare(load_results(runs / "bm25"), load_results(runs / "minilm"), n_resamples=10_000)
+    md = md_squeezed(
+        to_markdown(
+            compare(load_results(runs / "bm25"), load_results(runs / "minilm"), n_resamples=10_000)
+        )
     )
     row = re.search(r"\| demo \| demo \| ([^|]+) \| ([^|]+) \| ([^|]+) \|", md)
     assert row is not None
@@ -230,5 +232,6 @@ def test_any_model_fields_are_compared_and_named(
             assert v is None or html.escape(v) in page
     assert "<b>" not in page and "<script" not in page
     if pair.baseline == pair.current:  # equal descriptions never read as equal runs
-        assert ("differs in</th><td>" + html.escape(pair.differences_in_words())) in page
+        what = html.escape(pair.differences_in_words())
+        assert re.search(r">differs in</th>\s*<td[^>]*>" + re.escape(what), page)
         assert bool(pair.differences) == ("the same settings" not in page)

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import md_squeezed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,7 +76,7 @@ def write(records: list[ResultRecord], root: Path) -> Path:
 def report(args: list[str], capsys) -> str:
     capsys.readouterr()
     main(["report", *args])
-    return capsys.readouterr().out
+    return md_squeezed(capsys.readouterr().out)
 
 
 def test_averages_over_different_datasets_are_not_set_side_by_side(tmp_path: Path, capsys) -> None:

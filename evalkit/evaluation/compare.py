@@ -22,7 +22,7 @@ from typing import Any
 
 from evalkit.errors import EvalkitError
 from evalkit.evaluation.stats import TEST_NAME, holm, randomisation_test
-from evalkit.evaluation.tables import COLUMN_TITLES, model_label
+from evalkit.evaluation.tables import COLUMN_TITLES, html_table, markdown_table, model_label
 from evalkit.results import ResultRecord
 
 Key = tuple[str, str, str, str, int | None, str]
@@ -652,6 +652,32 @@ def _columns(cmp: Comparison) -> tuple[str, str]:
     return "baseline", "current"
 
 
+def _score_columns(cmp: Comparison) -> tuple[list[str], list[bool]]:
+    """The score tables' headers (a model column when rows are per model) and which are
+    numbers, the same in markdown and HTML."""
+    col_b, col_c = _columns(cmp)
+    per_model = any(x.model for x in cmp.lines)
+    heads = ["model"] if per_model else []
+    heads += ["suite", "dataset", col_b, col_c, "Δ", "queries", "p", "p (Holm)", "status"]
+    numeric = ([False] if per_model else []) + [False, False] + [True] * 6 + [False]
+    return heads, numeric
+
+
+def _score_cells(cmp: Comparison, x: Line) -> list[str]:
+    """One score row's cells up to (not with) its status, which each format words itself."""
+    per_model = any(y.model for y in cmp.lines)
+    return ([x.model] if per_model else []) + [
+        COLUMN_TITLES.get(x.suite, x.suite),
+        x.dataset + (f"/{x.language}" if x.language else ""),
+        _num(x.baseline),
+        _num(x.current),
+        _num(x.diff, "+.2f"),
+        str(x.n_queries or "–"),
+        _p(x.p),
+        _p(x.p_holm),
+    ]
+
+
 def to_markdown(cmp: Comparison) -> str:
     """A pull-request comment."""
     out = [f"**evalkit compare**: {_verdict(cmp)}", ""]
@@ -665,28 +691,16 @@ def to_markdown(cmp: Comparison) -> str:
         f"{_status_meaning(cmp)}.",
         "",
     ]
-    col_b, col_c = _columns(cmp)
-    per_model = any(x.model for x in cmp.lines)
+    heads, numeric = _score_columns(cmp)
     for title, rows in (("Suite averages", cmp.suites), ("Datasets", cmp.lines)):
         if not rows:
             continue
-        out += [
-            f"#### {title}",
-            "",
-            ("| model " if per_model else "")
-            + f"| suite | dataset | {col_b} | {col_c} | Δ | queries | p | p (Holm) | status |",
-            ("|---" if per_model else "") + "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        cells = [
+            _score_cells(cmp, x)
+            + [_ICON.get(x.status, x.status) + (f" ({x.note})" if x.note else "")]
+            for x in rows
         ]
-        for x in rows:
-            name = x.dataset + (f"/{x.language}" if x.language else "")
-            status = _ICON.get(x.status, x.status) + (f" ({x.note})" if x.note else "")
-            out.append(
-                (f"| {x.model} " if per_model else "")
-                + f"| {COLUMN_TITLES.get(x.suite, x.suite)} | {name} | {_num(x.baseline)} | "
-                f"{_num(x.current)} | {_num(x.diff, '+.2f')} | {x.n_queries or '–'} | "
-                f"{_p(x.p)} | {_p(x.p_holm)} | {status} |"
-            )
-        out.append("")
+        out += [f"#### {title}", "", markdown_table(heads, cells, numeric), ""]
     out.append(cmp.method())
     out += ["", *cmp.notes] if cmp.notes else []
     return "\n".join(out).rstrip() + "\n"
@@ -710,8 +724,7 @@ p.verdict.fail,td.regressed,td.missing{color:#b00}
 td.improved{color:#070}
 td.new{color:#555}
 th{text-align:left}
-th.n{text-align:right}
-th[scope=row]{font-weight:600;padding-right:1.5em;border-bottom:1px solid #ddd}
+th.row_heading{font-weight:600;padding-right:1.5em;border-bottom:1px solid #ddd}
 table.models td,table.models th{vertical-align:top;text-align:left}
 td.unset{color:#888}
 """
@@ -733,7 +746,6 @@ def to_html(cmp: Comparison) -> str:
     from evalkit.evaluation.report import _CSS
 
     e = html.escape
-    col_b, col_c = _columns(cmp)
     names = dict.fromkeys(x.split(" (")[0] for x in (cmp.baseline_model, cmp.current_model))
     per_model = any(mp.model for mp in cmp.models)
     title = "evalkit compare: " + (
@@ -750,17 +762,24 @@ def to_html(cmp: Comparison) -> str:
         f'<p class="verdict{" fail" if cmp.failed else ""}">'
         f"{e(verdict[:1].upper() + verdict[1:])}.</p>",
     ]
-    for mp in cmp.models:
+    for i, mp in enumerate(cmp.models):
         cap = f"Model {mp.model}" if mp.model else "Compared"
         cap += f" (on {', '.join(mp.datasets)})" if mp.datasets else ""
-        out.append(f'<table class="sides"><caption>{e(cap)}</caption><tbody>')
-        for side, desc in (("baseline", mp.baseline), ("current", mp.current)):
-            out.append(f'<tr><th scope="row">{side}</th><td>{e(desc)}</td></tr>')
+        sides = [("baseline", mp.baseline), ("current", mp.current)]
         if mp.baseline == mp.current:
             # equal descriptions must not read as equal runs: say what differs, or that nothing
             what = mp.differences_in_words() if mp.differences else "nothing: the same settings"
-            out.append(f'<tr><th scope="row">differs in</th><td>{e(what)}</td></tr>')
-        out.append("</tbody></table>")
+            sides.append(("differs in", what))
+        out.append(
+            html_table(
+                None,
+                [[desc] for _, desc in sides],
+                table_id=f"sides{i}",
+                caption=cap,
+                row_headers=[side for side, _ in sides],
+                table_class="sides",
+            )
+        )
     if cmp.conditions:
         out.append(f'<p class="note">{e(cmp.conditions[:1].upper() + cmp.conditions[1:])}.</p>')
     out.append(
@@ -768,64 +787,46 @@ def to_html(cmp: Comparison) -> str:
         "in points; p: paired randomisation test over the queries both sides hold, two-sided; "
         f"{e(_status_meaning(cmp))}.</p>"
     )
-    per_model = any(x.model for x in cmp.lines)
+    heads, numeric = _score_columns(cmp)
     for title_t, rows in (("Suite averages", cmp.suites), ("Datasets", cmp.lines)):
         if not rows:
             continue
-        heads = (["model"] if per_model else []) + [
-            "suite",
-            "dataset",
-            col_b,
-            col_c,
-            "Δ",
-            "queries",
-            "p",
-            "p (Holm)",
-            "status",
+        cells = [
+            _score_cells(cmp, x) + [x.status + (f" ({x.note})" if x.note else "")] for x in rows
         ]
-        numeric = ([False] if per_model else []) + [False, False] + [True] * 6 + [False]
-        out.append(f"<h2>{e(title_t)}</h2><table><thead><tr>")
-        out += [
-            f'<th class="n">{e(h)}</th>' if n else f"<th>{e(h)}</th>"
-            for h, n in zip(heads, numeric)
-        ]
-        out.append("</tr></thead><tbody>")
-        for x in rows:
-            name = x.dataset + (f"/{x.language}" if x.language else "")
-            status = x.status + (f" ({x.note})" if x.note else "")
-            cells = ([x.model] if per_model else []) + [
-                COLUMN_TITLES.get(x.suite, x.suite),
-                name,
-                _num(x.baseline),
-                _num(x.current),
-                _num(x.diff, "+.2f"),
-                str(x.n_queries or "–"),
-                _p(x.p),
-                _p(x.p_holm),
-            ]
-            tds = [
-                f'<td class="n">{e(c)}</td>' if n else f"<td>{e(c)}</td>"
-                for c, n in zip(cells, numeric)
-            ]
-            tds.append(f'<td class="{e(x.status)}">{e(status)}</td>')
-            out.append("<tr>" + "".join(tds) + "</tr>")
-        out.append("</tbody></table>")
-    for mp in cmp.models:
+        classes = [["n" if n else "" for n in numeric[:-1]] + [x.status] for x in rows]
+        out.append(f"<h2>{e(title_t)}</h2>")
+        out.append(
+            html_table(
+                heads,
+                cells,
+                table_id=title_t.split()[0].lower(),
+                cell_classes=classes,
+                right_headers=numeric,
+            )
+        )
+    for i, mp in enumerate(cmp.models):
         if not mp.differences:
             continue
         cap = "Model and search settings that differ" + (f": {mp.model}" if mp.model else "")
         cap += f" (on {', '.join(mp.datasets)})" if mp.datasets else ""
+        out.append(f"<h2>{e(cap)}</h2>")
         out.append(
-            f'<h2>{e(cap)}</h2><table class="models"><thead><tr><th></th>'
-            "<th>baseline</th><th>current</th></tr></thead><tbody>"
-        )
-        for d in mp.differences:
-            cells = "".join(
-                f"<td>{e(v)}</td>" if v is not None else '<td class="unset">–</td>'
-                for v in (d.baseline, d.current)
+            html_table(
+                ["baseline", "current"],
+                [
+                    ["–" if v is None else v for v in (d.baseline, d.current)]
+                    for d in mp.differences
+                ],
+                table_id=f"models{i}",
+                cell_classes=[
+                    ["unset" if v is None else "" for v in (d.baseline, d.current)]
+                    for d in mp.differences
+                ],
+                row_headers=[d.what for d in mp.differences],
+                table_class="models",
             )
-            out.append(f'<tr><th scope="row">{e(d.what)}</th>{cells}</tr>')
-        out.append("</tbody></table>")
+        )
         if any(v is None for d in mp.differences for v in (d.baseline, d.current)):
             out.append(
                 '<p class="note">–: not among that record\'s settings (the setting does not '

@@ -25,7 +25,10 @@ from evalkit.evaluation.tables import (
     Score,
     common_cells,
     dataset_cells,
+    html_table,
     language_cells,
+    latex_tabular,
+    markdown_table,
     reference_for,
     regression_checks,
     suite_cells,
@@ -562,19 +565,11 @@ def _long(
 def to_markdown(rep: Report) -> str:
     out = [f"# {rep.title}", ""]
     for t in rep.tables:
-        out += [f"## {t.title}", ""]
-        out.append("| " + " | ".join(_md(h) for h in t.headers) + " |")
-        out.append("|" + "|".join("---:" if n else "---" for n in t.numeric) + "|")
-        out += ["| " + " | ".join(_md(c) for c in r) + " |" for r in t.rows]
-        out.append("")
+        out += [f"## {t.title}", "", markdown_table(t.headers, t.rows, t.numeric), ""]
         if t.note:
             out += [t.note, ""]
     out += [*rep.notes, ""] if rep.notes else []
     return "\n".join(out).rstrip() + "\n"
-
-
-def _md(s: str) -> str:
-    return s.replace("|", "\\|")
 
 
 def to_csv(rep: Report) -> str:
@@ -597,8 +592,14 @@ _LATEX = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
     "Δ": r"$\Delta$",
     "–": "--",
+    # a line break would end the row's line in the source (and means nothing in a cell)
+    "\n": " ",
+    "\r": " ",
 }
 
 
@@ -611,22 +612,14 @@ def to_latex(rep: Report) -> str:
     """booktabs tables (``\\usepackage{booktabs}``), one ``table`` float each."""
     out = [f"% {rep.title}; needs \\usepackage{{booktabs}}"]
     for t in rep.tables:
-        spec = "".join("r" if n else "l" for n in t.numeric)
+        averages = [i for i, r in enumerate(t.rows) if r and r[0] == "average"]
         out += [
             r"\begin{table}[t]",
             r"\centering",
             r"\small",
             f"\\caption{{{_tex(t.title)}}}",
-            f"\\begin{{tabular}}{{{spec}}}",
-            r"\toprule",
-            " & ".join(_tex(h) for h in t.headers) + r" \\",
-            r"\midrule",
+            latex_tabular(t.headers, t.rows, t.numeric, _tex, averages).rstrip("\n"),
         ]
-        for r in t.rows:
-            if r and r[0] == "average":
-                out.append(r"\midrule")
-            out.append(" & ".join(_tex(c) for c in r) + r" \\")
-        out += [r"\bottomrule", r"\end{tabular}"]
         if t.note:
             out.append(f"\\par\\footnotesize {_tex(t.note)}")
         out += [r"\end{table}", ""]
@@ -674,20 +667,19 @@ def to_html(rep: Report) -> str:
 
 
 def _html_table(i: int, t: Table) -> list[str]:
-    e = html.escape
-    out = [f'<table id="t{i}"><caption>{e(t.title)}</caption><thead><tr>']
-    out += [f"<th>{e(h)}</th>" for h in t.headers]
-    out.append("</tr></thead><tbody>")
-    for r in t.rows:
-        tds = []
-        for c, n in zip(r, t.numeric):
-            marked = "*" in c or SAMPLED in c or OTHER_DATA in c
-            cls = ("n" if n else "") + (" partial" if marked else "")
-            tds.append(f'<td class="{cls.strip()}">{e(c)}</td>' if cls else f"<td>{e(c)}</td>")
-        out.append("<tr>" + "".join(tds) + "</tr>")
-    out.append("</tbody></table>")
+    classes = [
+        [
+            " ".join(
+                (["n"] if n else [])
+                + (["partial"] if "*" in c or SAMPLED in c or OTHER_DATA in c else [])
+            )
+            for c, n in zip(r, t.numeric)
+        ]
+        for r in t.rows
+    ]
+    out = [html_table(t.headers, t.rows, table_id=f"t{i}", caption=t.title, cell_classes=classes)]
     if t.note:
-        out.append(f'<p class="note">{e(t.note)}</p>')
+        out.append(f'<p class="note">{html.escape(t.note)}</p>')
     return out
 
 

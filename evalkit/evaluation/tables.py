@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import json
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -563,3 +565,121 @@ def no_check_reason(table: dict[Row, dict[str, Cell]], refs: Sequence[Reference]
             f"those suites (only {held})"
         )
     return "\n".join(lines) or "no model in the records has a reference row"
+
+
+# ---- serialisation: the text of one table in markdown, LaTeX or HTML (pandas) --------------
+# The layout (which rows and columns, their order, the marks, the classes a cell gets) is the
+# caller's; pandas writes the table. Escaping stays here: tabulate's markdown escapes nothing,
+# and a report's LaTeX wants its own symbols (Δ, the * mark).
+
+# ``*`` before a non-space could open emphasis, and so could ``_`` not preceded by a letter or
+# digit (``ndcg_at_10`` reads as typed); a mark that cannot open emphasis renders as itself.
+_MD_SPECIAL = re.compile(r"[\\|`<\[\]&~]|\*(?=\S)|(?<![^\W_])_(?=\S)")
+
+
+def md_escape(text: str) -> str:
+    """``text`` as one markdown table cell that a GFM reader shows as ``text``: backslash
+    escapes for the pipe (the cell separator) and for what would start inline markup (code,
+    links, autolinks such as ``<dbpedia:Oceanic_Airlines>``, entities, emphasis that can
+    open). A ``*`` before a space (``89.71* (2/18)``) cannot open emphasis and stays bare.
+    A line break cannot be in a cell: it becomes a space."""
+    text = re.sub(r"\r\n?|\n", " ", text)
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+
+
+def markdown_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[bool]
+) -> str:
+    """A GitHub-flavoured (pipe) markdown table, numeric columns right-aligned; the cells are
+    written as given (no number parsing: ``80.00`` stays ``80.00``)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        [[md_escape(c) for c in r] for r in rows], columns=range(len(headers)), dtype=object
+    )
+    return frame.to_markdown(
+        index=False,
+        headers=[md_escape(h) for h in headers],
+        tablefmt="pipe",
+        colalign=["right" if n else "left" for n in numeric],
+        disable_numparse=True,
+    )
+
+
+def _literal(label: str) -> str:
+    """A label for Styler.relabel_index, which reads labels as ``str.format`` patterns."""
+    return label.replace("{", "{{").replace("}", "}}")
+
+
+def latex_tabular(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    numeric: Sequence[bool],
+    escape: Callable[[str], str],
+    rule_before: Collection[int] = (),
+) -> str:
+    """A booktabs ``tabular`` (``\\toprule``, ``\\midrule``, ``\\bottomrule``) written by
+    pandas' Styler; every header and cell through ``escape``; a ``\\midrule`` also before
+    each body row whose index is in ``rule_before`` (an average row)."""
+    import pandas as pd
+
+    frame = pd.DataFrame([list(r) for r in rows], columns=range(len(headers)), dtype=object)
+    text = (
+        frame.style.hide(axis="index")
+        .relabel_index([_literal(escape(h)) for h in headers], axis=1)
+        .format(escape)
+        .to_latex(hrules=True, column_format="".join("r" if n else "l" for n in numeric))
+    )
+    if not rule_before:
+        return text
+    lines = text.splitlines()
+    first = lines.index(r"\midrule") + 1  # the body starts after the header's rule
+    for i in sorted(rule_before, reverse=True):
+        lines.insert(first + i, r"\midrule")
+    return "\n".join(lines) + "\n"
+
+
+def html_table(
+    headers: Sequence[str] | None,
+    rows: Sequence[Sequence[str]],
+    *,
+    table_id: str,
+    caption: str | None = None,
+    cell_classes: Sequence[Sequence[str]] | None = None,
+    right_headers: Sequence[bool] = (),
+    row_headers: Sequence[str] | None = None,
+    table_class: str | None = None,
+) -> str:
+    """An HTML ``<table>`` written by pandas' Styler, every text escaped: ``headers`` (``None``:
+    no header row), ``cell_classes`` (CSS classes per body cell), ``right_headers`` (header
+    cells set right, above right-set numbers), ``row_headers`` (a ``<th>`` first in each body
+    row). The table's id is ``T_<table_id>``; its CSS, if any, is in a ``<style>`` before it."""
+    import pandas as pd
+
+    width = len(headers) if headers is not None else len(rows[0]) if rows else 0
+    frame = pd.DataFrame([list(r) for r in rows], columns=range(width), dtype=object)
+    # html.escape, as the page's own text: quotes as &quot;, never two spellings in one page
+    style = frame.style.format(html.escape)
+    style.set_uuid(table_id)
+    if row_headers is None:
+        style = style.hide(axis="index")
+    else:  # positions stay the index: row headers need not be unique
+        style = style.relabel_index([_literal(html.escape(h)) for h in row_headers], axis=0)
+    if headers is None:
+        style = style.hide(axis="columns")
+    else:
+        style = style.relabel_index([_literal(html.escape(h)) for h in headers], axis=1)
+    if caption:
+        style = style.set_caption(html.escape(caption))
+    if cell_classes is not None:
+        style = style.set_td_classes(
+            pd.DataFrame([list(c) for c in cell_classes], index=frame.index, columns=frame.columns)
+        )
+    right = [j for j, r in enumerate(right_headers) if r]
+    if right:
+        style = style.set_table_styles(
+            {j: [{"selector": "th", "props": "text-align: right"}] for j in right}, overwrite=False
+        )
+    if table_class:
+        style = style.set_table_attributes(f'class="{html.escape(table_class)}"')
+    return style.to_html(cell_ids=False)
