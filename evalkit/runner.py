@@ -4,9 +4,9 @@
     records = evalkit.evaluate("drama-base", "beir", datasets=["scifact"], output_dir="runs")
     records = evalkit.evaluate("drama-1b", "miracl", dim="256,768,all")
 
-Loading lives in :mod:`evalkit.suites` / :mod:`evalkit.data`, retrieval (shards, cache, exact
-search, BM25, torchrun) in :mod:`evalkit.retrieval`, scoring in :mod:`evalkit.metrics` and the
-records in :mod:`evalkit.results`.
+What to run lives in :mod:`evalkit.suites`, reading it in :mod:`evalkit.data`, retrieval
+(shards, cache, exact search, BM25, torchrun) in :mod:`evalkit.retrieval`, scoring in
+:mod:`evalkit.metrics` and the records in :mod:`evalkit.results`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import evalkit.data as data_mod
 from evalkit import faults
 from evalkit import suites as suites_mod
 from evalkit.data import Collection
@@ -391,7 +392,7 @@ def _profile_parts(
     else:
         if not spec.hf_id:
             return None
-        from evalkit.hub import hub_mode
+        from evalkit.data.hub import hub_mode
         from evalkit.models.registry import pinned
 
         try:
@@ -641,7 +642,7 @@ def evaluate(
         for task in tasks:
             error: DataError | None = None
             try:
-                coll = suites_mod.load(task, Path(data_dir) if data_dir else None)
+                coll = data_mod.load(task, Path(data_dir) if data_dir else None)
                 if max_queries:
                     coll = coll.sample_queries(max_queries, seed)
                 check_scorable(coll)
