@@ -3,7 +3,8 @@
 
 It is the same module object, not a copy of its names: ``evalkit.hub.READERS`` is
 ``evalkit.data.hub.READERS``, and patching an attribute through either name patches both.
-New code imports :mod:`evalkit.data.hub`."""
+New code imports :mod:`evalkit.data.hub`. (A folder rather than ``hub.py``, so that git
+follows the old ``hub.py`` to ``data/hub.py`` and edits made to it elsewhere merge there.)"""
 
 import sys
 
