@@ -3,7 +3,7 @@
 For each size, a synthetic corpus (MIRACL-like passages, ~350 characters on average) is
 written as a local copy of an mteb-layout Hub repository (Parquet or JSON Lines, with the
 README ``configs:`` block), then a fresh Python process loads it through
-``evalkit.hub.load_hub_dataset`` (the code path of ``evalkit run --data-dir``) and walks it
+``evalkit.data.hub.load_hub_dataset`` (the code path of ``evalkit run --data-dir``) and walks it
 the way the runner does:
 
 1. ``Corpus.byte_lengths()`` and an argsort by length,
@@ -137,7 +137,7 @@ def _rss() -> dict[str, float]:
 def child(data_dir: str, naive: bool) -> None:
     """Runs in a fresh process: load, then walk the corpus as the runner does."""
     from evalkit.data import doc_text
-    from evalkit.hub import load_hub_dataset
+    from evalkit.data.hub import load_hub_dataset
     from evalkit.suites.base import DatasetSpec
 
     stages: dict[str, dict[str, float]] = {"imports": _rss()}

@@ -294,7 +294,7 @@ def memory_child(data_dir: str, shard_size: int, cache_dir: str | None) -> None:
     """Fresh process: load the synthetic collection, retrieve through evalkit's runner."""
     from bench_corpus_memory import _rss as _status  # VmRSS, VmHWM, RssAnon, RssFile in MB
 
-    from evalkit.hub import load_hub_dataset
+    from evalkit.data.hub import load_hub_dataset
     from evalkit.retrieval import RetrievalSettings
     from evalkit.runner import evaluate_collection
     from evalkit.suites.base import DatasetSpec

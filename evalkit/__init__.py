@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "evaluate": "evalkit.runner",
     "evaluate_collection": "evalkit.runner",
+    "RunOptions": "evalkit.runner",
     "load_encoder": "evalkit.models.registry",
     "resolve_model": "evalkit.models.registry",
     "load_beir_dir": "evalkit.data",
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from evalkit.models.base import ModelSpec  # noqa: F401
     from evalkit.models.registry import load_encoder, resolve_model  # noqa: F401
     from evalkit.results import ResultRecord, load_results  # noqa: F401
-    from evalkit.runner import evaluate, evaluate_collection  # noqa: F401
+    from evalkit.runner import RunOptions, evaluate, evaluate_collection  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -4,9 +4,9 @@
     records = evalkit.evaluate("drama-base", "beir", datasets=["scifact"], output_dir="runs")
     records = evalkit.evaluate("drama-1b", "miracl", dim="256,768,all")
 
-Loading lives in :mod:`evalkit.suites` / :mod:`evalkit.data`, retrieval (shards, cache, exact
-search, BM25, torchrun) in :mod:`evalkit.retrieval`, scoring in :mod:`evalkit.metrics` and the
-records in :mod:`evalkit.results`.
+What to run lives in :mod:`evalkit.suites`, reading it in :mod:`evalkit.data`, retrieval
+(shards, cache, exact search, BM25, torchrun) in :mod:`evalkit.retrieval`, scoring in
+:mod:`evalkit.metrics` and the records in :mod:`evalkit.results`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import evalkit.data as data_mod
 from evalkit import faults
 from evalkit import suites as suites_mod
 from evalkit.data import Collection
@@ -391,7 +392,7 @@ def _profile_parts(
     else:
         if not spec.hf_id:
             return None
-        from evalkit.hub import hub_mode
+        from evalkit.data.hub import hub_mode
         from evalkit.models.registry import pinned
 
         try:
@@ -462,48 +463,79 @@ def _check_device(device: str | None) -> None:
         raise EvalkitError(f"--device {device!r}: expected cpu or cuda[:N]")
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """Every setting of :func:`evaluate` but the model and the suite, as one value: the CLI
+    (``evalkit run``) builds it from its options; the Python API builds it from keywords
+    (``evaluate(model, suite, top_k=100)``) or takes one (``options=RunOptions(...)``).
+    Frozen: a variant is ``dataclasses.replace(options, dim=None)``, never an edit.
+
+    ``datasets`` / ``languages``: only these (names, mteb task names; languages or subsets).
+    ``split``: instead of each dataset's. ``measures``: scored besides nDCG@10 and
+    Recall@100. ``dim``: Matryoshka dims (``256``, ``"256,512"``, ``"all"``). Records go to
+    ``output_dir`` when given (plus TREC run files with ``save_run``); records already there
+    with the same identity are reused unless ``overwrite``. ``data_dir``: local copies of the
+    suite's datasets. ``dist_timeout`` (seconds) bounds a torchrun collective once every rank
+    is in it. The ``on_*`` callbacks are told of each record written or reused, each dataset
+    that failed, a summary line per dataset, and why a record on disk is recomputed."""
+
+    datasets: Sequence[str] | None = None
+    languages: Sequence[str] | None = None
+    split: str | None = None
+    measures: Sequence[str] | None = None
+    top_k: int = 1000
+    batch_size: int | None = None
+    max_batch_tokens: int | None = None
+    max_length: int | None = None
+    max_query_length: int | None = None
+    dim: int | str | Sequence[int | str] | None = None
+    force_dim: bool = False
+    device: str | None = None
+    dtype: str | None = None
+    model_type: str | None = None
+    pooling: str | None = None
+    similarity: str | None = None
+    revision: str | None = None
+    output_dir: str | Path | None = None
+    overwrite: bool = False
+    data_dir: str | Path | None = None
+    max_queries: int | None = None
+    seed: int = 0
+    search_backend: str = "torch"
+    save_run: bool = False
+    cache: bool = True
+    cache_dir: str | Path | None = None
+    cache_dtype: str = "float32"
+    shard_size: int = DEFAULT_SHARD_SIZE
+    shard_tokens: int | None = DEFAULT_SHARD_TOKENS
+    progress: bool = False
+    dist_timeout: float | None = None
+    on_record: Callable[[ResultRecord, Path | None, bool], None] | None = None
+    on_failure: Callable[[Failure], None] | None = None
+    on_summary: Callable[[str], None] | None = None
+    on_notice: Callable[[str], None] | None = None
+
+
+def _options(options: RunOptions | None, overrides: dict[str, Any]) -> RunOptions:
+    """``options`` (or the defaults) with the keyword ``overrides``; an unknown keyword is
+    the TypeError a misspelt keyword argument always was."""
+    known = {f.name for f in fields(RunOptions)}
+    for key in overrides:
+        if key not in known:
+            raise TypeError(f"evaluate() got an unexpected keyword argument {key!r}")
+    return replace(options or RunOptions(), **overrides)
+
+
 def evaluate(
     model: str | ModelSpec | Encoder | Any,
     suite: str = "demo",
     *,
-    datasets: Sequence[str] | None = None,
-    languages: Sequence[str] | None = None,
-    split: str | None = None,
-    measures: Sequence[str] | None = None,
-    top_k: int = 1000,
-    batch_size: int | None = None,
-    max_batch_tokens: int | None = None,
-    max_length: int | None = None,
-    max_query_length: int | None = None,
-    dim: int | str | Sequence[int | str] | None = None,
-    force_dim: bool = False,
-    device: str | None = None,
-    dtype: str | None = None,
-    model_type: str | None = None,
-    pooling: str | None = None,
-    similarity: str | None = None,
-    revision: str | None = None,
-    output_dir: str | Path | None = None,
-    overwrite: bool = False,
-    data_dir: str | Path | None = None,
-    max_queries: int | None = None,
-    seed: int = 0,
-    search_backend: str = "torch",
-    save_run: bool = False,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-    cache_dtype: str = "float32",
-    shard_size: int = DEFAULT_SHARD_SIZE,
-    shard_tokens: int | None = DEFAULT_SHARD_TOKENS,
-    progress: bool = False,
-    dist_timeout: float | None = None,
-    on_record: Callable[[ResultRecord, Path | None, bool], None] | None = None,
-    on_failure: Callable[[Failure], None] | None = None,
-    on_summary: Callable[[str], None] | None = None,
-    on_notice: Callable[[str], None] | None = None,
+    options: RunOptions | None = None,
+    **overrides: Any,
 ) -> list[ResultRecord]:
     """Evaluate ``model`` on every (dataset, language) of ``suite``: one record per
-    (dataset, language, dim).
+    (dataset, language, dim). The settings are ``options`` (a :class:`RunOptions`) with any
+    keyword ``overrides`` of its fields: ``evaluate("minilm", "beir", datasets=["scifact"])``.
 
     ``suite`` is a registered suite name or a BEIR-format directory (or a folder of them).
     Records go to ``output_dir`` when given (plus TREC run files with ``save_run``); records
@@ -516,56 +548,57 @@ def evaluate(
     A record on disk is reused only when it verifies (digest, fields, means) and holds what
     is asked (every measure; with ``save_run`` a run file whose SHA-256 it states); otherwise
     it is recomputed and ``on_notice`` gets one line saying why."""
+    o = _options(options, overrides)
     measures = _checked_options(
-        top_k=top_k,
-        split=split,
-        search_backend=search_backend,
-        max_queries=max_queries,
-        cache_dtype=cache_dtype,
-        measures=measures,
+        top_k=o.top_k,
+        split=o.split,
+        search_backend=o.search_backend,
+        max_queries=o.max_queries,
+        cache_dtype=o.cache_dtype,
+        measures=o.measures,
         counts={
-            "--batch-size": batch_size,
-            "--max-batch-tokens": max_batch_tokens,
-            "--max-length": max_length,
-            "--max-query-length": max_query_length,
-            "--shard-size": shard_size,
+            "--batch-size": o.batch_size,
+            "--max-batch-tokens": o.max_batch_tokens,
+            "--max-length": o.max_length,
+            "--max-query-length": o.max_query_length,
+            "--shard-size": o.shard_size,
         },
     )
-    if shard_tokens is not None and shard_tokens < 0:
-        raise EvalkitError(f"--shard-tokens {shard_tokens}: must be at least 1 (0: no limit)")
-    asked_dims = parse_dims(dim)
-    _check_device(device)
-    out_dir = Path(output_dir) if output_dir else None
+    if o.shard_tokens is not None and o.shard_tokens < 0:
+        raise EvalkitError(f"--shard-tokens {o.shard_tokens}: must be at least 1 (0: no limit)")
+    asked_dims = parse_dims(o.dim)
+    _check_device(o.device)
+    out_dir = Path(o.output_dir) if o.output_dir else None
     if out_dir is not None:
         _writable_dir(out_dir, "--output-dir")
-    tasks = suites_mod.resolve(suite, list(datasets or []), list(languages or []), split)
-    if not progress:
+    tasks = suites_mod.resolve(suite, list(o.datasets or []), list(o.languages or []), o.split)
+    if not o.progress:
         _quiet_libraries()
     if isinstance(model, str):
         # a bad --model, --pooling or --similarity fails before any loading
-        model = resolve_model(model, model_type, pooling=pooling, similarity=similarity)
-    elif pooling or similarity:
+        model = resolve_model(model, o.model_type, pooling=o.pooling, similarity=o.similarity)
+    elif o.pooling or o.similarity:
         raise EvalkitError("--pooling/--similarity: give the model by name or path")
     if isinstance(model, ModelSpec):
         if model.kind == "bm25" and asked_dims != (None,):
             raise EvalkitError("--dim: bm25 has no embedding dimension")
         if model.dim:  # registered dims: refuse a wrong --dim before loading the model
-            resolve_dims(asked_dims, model, model.dim, force_dim)
-    dist = dist_mod.from_env(device, dist_timeout)
-    device = dist_mod.device_for(dist, device)
+            resolve_dims(asked_dims, model, model.dim, o.force_dim)
+    dist = dist_mod.from_env(o.device, o.dist_timeout)
+    device = dist_mod.device_for(dist, o.device)
     retriever: Retriever | None = None
     dims: tuple[int | None, ...] = (None,)
 
     def load_now() -> Any:
-        if not progress:
+        if not o.progress:
             _quiet_transformers()
         return load_model(
             model,
-            model_type=model_type,
+            model_type=o.model_type,
             device=device,
-            dtype=dtype,
-            revision=revision,
-            max_batch_tokens=max_batch_tokens,
+            dtype=o.dtype,
+            revision=o.revision,
+            max_batch_tokens=o.max_batch_tokens,
         )
 
     def _lazy_or_loaded() -> Any:
@@ -573,9 +606,9 @@ def evaluate(
         under torchrun, on every rank: rank 0 decides), a :class:`LazyEncoder` that loads it
         only when something must be encoded."""
         found = None
-        if cache and isinstance(model, ModelSpec) and model.kind != "bm25":
-            found = _profile_parts(model, device, dtype, revision, max_batch_tokens)
-        profiles = ModelProfiles(cache_dir, found[0]) if found else None
+        if o.cache and isinstance(model, ModelSpec) and model.kind != "bm25":
+            found = _profile_parts(model, device, o.dtype, o.revision, o.max_batch_tokens)
+        profiles = ModelProfiles(o.cache_dir, found[0]) if found else None
         profile = profiles.load() if profiles is not None else None
         if dist.active:
             everywhere = dist_mod.gather_to_main(dist, "model profile", profile is not None)
@@ -622,28 +655,28 @@ def evaluate(
                 if asked_dims != (None,):
                     raise EvalkitError(f"--dim: {loaded.spec.name} has no embedding dimension")
                 full = None
-            dims = resolve_dims(asked_dims, getattr(loaded, "spec", None), full, force_dim)
+            dims = resolve_dims(asked_dims, getattr(loaded, "spec", None), full, o.force_dim)
         return retriever
 
     base = RetrievalSettings(
-        top_k=top_k,
-        batch_size=batch_size,
-        shard_size=shard_size,
-        shard_tokens=shard_tokens or None,
-        backend=search_backend,  # type: ignore[arg-type]
-        cache=cache,
-        cache_dir=Path(cache_dir) if cache_dir else None,
-        cache_dtype=cache_dtype,
+        top_k=o.top_k,
+        batch_size=o.batch_size,
+        shard_size=o.shard_size,
+        shard_tokens=o.shard_tokens or None,
+        backend=o.search_backend,  # type: ignore[arg-type]
+        cache=o.cache,
+        cache_dir=Path(o.cache_dir) if o.cache_dir else None,
+        cache_dtype=o.cache_dtype,
     )
     records: list[ResultRecord] = []
-    show = progress and dist.is_main
+    show = o.progress and dist.is_main
     with Progress(show) as bar:
         for task in tasks:
             error: DataError | None = None
             try:
-                coll = suites_mod.load(task, Path(data_dir) if data_dir else None)
-                if max_queries:
-                    coll = coll.sample_queries(max_queries, seed)
+                coll = data_mod.load(task, Path(o.data_dir) if o.data_dir else None)
+                if o.max_queries:
+                    coll = coll.sample_queries(o.max_queries, o.seed)
                 check_scorable(coll)
                 faults.point("dataset-loaded")
             except DataError as e:
@@ -654,25 +687,27 @@ def evaluate(
                 # decides for all, from every rank's account of the load.
                 problem = _shared_failure(dist, problem)
             if problem is not None:
-                if on_failure is None or len(tasks) == 1:
+                if o.on_failure is None or len(tasks) == 1:
                     raise error if str(error) == problem else DataError(problem)
                 if dist.is_main:
-                    on_failure(Failure(task.label, problem))
+                    o.on_failure(Failure(task.label, problem))
                 continue
             r = ready()
-            settings = _settings_for(r, task.spec.suite, coll, base, max_length, max_query_length)
+            settings = _settings_for(
+                r, task.spec.suite, coll, base, o.max_length, o.max_query_length
+            )
             settings = replace(settings, dims=dims)
             kept: list[tuple[ResultRecord, Path]] = []
             scored = measures
-            if not overwrite and dist.is_main:  # rank 0 writes the records: it alone looks
+            if not o.overwrite and dist.is_main:  # rank 0 writes the records: it alone looks
                 kept, scored = _existing(
-                    r, coll, settings, task.spec.suite, out_dir, measures, save_run, on_notice
+                    r, coll, settings, task.spec.suite, out_dir, measures, o.save_run, o.on_notice
                 )
             if dist_mod.share(dist, "records exist", bool(kept)):
                 for rec, path in kept:
                     records.append(rec)
-                    if on_record is not None:
-                        on_record(rec, path, True)
+                    if o.on_record is not None:
+                        o.on_record(rec, path, True)
                 continue
             results = evaluate_collection(
                 r,
@@ -691,15 +726,15 @@ def evaluate(
                     # A run file left by an earlier run is rewritten, not left beside a
                     # record whose scores it no longer gives.
                     trec = (out_dir / record.relative_path()).with_suffix(".trec")
-                    keep_run = save_run or trec.is_file()
+                    keep_run = o.save_run or trec.is_file()
                     path = publish(
                         record, run if keep_run else None, out_dir, tag=slug(r.spec.name)
                     )
                 records.append(record)
-                if on_record is not None:
-                    on_record(record, path, False)
-            if on_summary is not None and results and results[0][0] is not None:
-                on_summary(_summary(results[0][0], coll.key))
+                if o.on_record is not None:
+                    o.on_record(record, path, False)
+            if o.on_summary is not None and results and results[0][0] is not None:
+                o.on_summary(_summary(results[0][0], coll.key))
     dist_mod.barrier(dist)  # waits (without a watchdog) for rank 0's last records
     return records
 

@@ -20,9 +20,9 @@ from conftest import SHARED_DATA, SMALL_CORPUS, SMALL_QRELS, SMALL_QUERIES, need
 from conftest import write_beir as _write_beir
 
 from evalkit.cli import main
-from evalkit.data import fingerprint, load_beir_dir, parse_grade, read_qrels
+from evalkit.data import fingerprint, load, load_beir_dir, parse_grade, read_qrels
 from evalkit.errors import DataError
-from evalkit.suites import load, resolve
+from evalkit.suites import resolve
 
 QUERIES = [{"_id": "q1", "text": "capital of France"}, {"_id": "q2", "text": "a river"}]
 CORPUS = [

@@ -243,7 +243,7 @@ def test_adding_a_language_to_a_data_dir_copy_keeps_the_other_languages_keys(
     import datasets.config as dc
     from test_hub_loaders import _task, write_miracl_original
 
-    from evalkit.suites import load
+    from evalkit.data import load
 
     monkeypatch.setattr(dc, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
     data = tmp_path / "data"

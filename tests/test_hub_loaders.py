@@ -26,8 +26,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from evalkit import hub
+from evalkit.data import load
 from evalkit.errors import DataError
-from evalkit.suites import load, resolve
+from evalkit.suites import resolve
 from evalkit.suites.base import LoadTask
 
 # Multilingual texts (Arabic, Swahili, Chinese), MIRACL-style ids ("<article>#<passage>").

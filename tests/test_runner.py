@@ -334,8 +334,8 @@ def test_options_refused_before_any_loading(
 ) -> None:
     """Checked against the registry, not the loaded model: refused in well under a second,
     and no data or model is touched (loading either would fail this test)."""
+    import evalkit.data as suites_mod
     import evalkit.runner as runner
-    import evalkit.suites as suites_mod
 
     def boom(*a, **k):
         raise AssertionError("loaded something before refusing")

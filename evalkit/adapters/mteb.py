@@ -27,36 +27,13 @@ from mteb.types import PromptType
 
 from evalkit.adapters.limits import LengthOptions, dataset_for_mteb_task, lengths_for
 from evalkit.models.base import Encoder, Lengths, ModelSpec, check_trained_dim
-from evalkit.models.catalog import DRAMA, MODELS
+from evalkit.models.catalog import DRAMA
+from evalkit.models.mteb_meta import ISO_639_3_SCRIPT as ISO_639_3_SCRIPT  # the old name
+from evalkit.models.mteb_meta import model_meta_fields
 
 if TYPE_CHECKING:
     from mteb.abstasks.task_metadata import TaskMetadata
     from torch.utils.data import DataLoader
-
-# ISO 639-1 (evalkit) -> ISO 639-3 + script (mteb). Scripts as each language is written in
-# DRAMA's training data (MIRACL, MLDR and the MTEB tasks in drama.md).
-ISO_639_3_SCRIPT: dict[str, str] = {
-    "ar": "ara-Arab",
-    "bn": "ben-Beng",
-    "de": "deu-Latn",
-    "en": "eng-Latn",
-    "es": "spa-Latn",
-    "fa": "fas-Arab",
-    "fi": "fin-Latn",
-    "fr": "fra-Latn",
-    "hi": "hin-Deva",
-    "id": "ind-Latn",
-    "it": "ita-Latn",
-    "ja": "jpn-Jpan",
-    "ko": "kor-Hang",
-    "pt": "por-Latn",
-    "ru": "rus-Cyrl",
-    "sw": "swa-Latn",
-    "te": "tel-Telu",
-    "th": "tha-Thai",
-    "yo": "yor-Latn",
-    "zh": "zho-Hans",
-}
 
 
 class EvalkitMtebEncoder(AbsEncoder):
@@ -114,63 +91,12 @@ class EvalkitMtebEncoder(AbsEncoder):
 
 
 def model_meta_for(spec: ModelSpec, encoder: Encoder | None = None) -> ModelMeta:
-    """A ``ModelMeta`` describing ``spec`` (for ad-hoc models: what evalkit knows of them).
+    """A ``ModelMeta`` describing ``spec`` (for ad-hoc models: what evalkit knows of them,
+    :func:`evalkit.models.mteb_meta.model_meta_fields`), loaded by :func:`load_for_mteb`.
 
     mteb names need ``org/name``: Hub ids are used as they are, anything else becomes
     ``evalkit-local/<name>``."""
-    eff = encoder.spec if encoder is not None else spec
-    name = spec.hf_id if spec.hf_id and _is_hub_id(spec.hf_id) else f"evalkit-local/{spec.name}"
-    full = eff.dim
-    dims: int | list[int] | None = full
-    if eff.matryoshka_dims and full:
-        dims = sorted({*eff.matryoshka_dims, full})
-    max_tokens = (
-        max(
-            [
-                x
-                for x in (
-                    eff.max_query_length,
-                    eff.max_doc_length,
-                    *eff.max_doc_length_by_suite.values(),
-                )
-                if x
-            ]
-            or [0]
-        )
-        or None
-    )
-    extra = eff.extra
-    registered = {m.name for m in MODELS}
-    target = spec.name if spec.name in registered else (spec.hf_id or spec.name)
-    return ModelMeta(
-        loader=load_for_mteb,
-        loader_kwargs={"evalkit_model": target, "model_type": spec.kind},
-        name=name,
-        revision=spec.revision,
-        release_date=None,
-        languages=[ISO_639_3_SCRIPT[x] for x in eff.languages if x in ISO_639_3_SCRIPT] or None,
-        n_parameters=extra.get("n_parameters"),
-        n_embedding_parameters=extra.get("n_embedding_parameters"),
-        memory_usage_mb=(
-            round(extra["n_parameters"] * 4 / 2**20, 1) if extra.get("n_parameters") else None
-        ),
-        max_tokens=max_tokens,
-        embed_dim=dims,
-        license=eff.license,
-        open_weights=True,
-        public_training_code=extra.get("code"),
-        public_training_data=None,
-        framework=["PyTorch", "Transformers"],
-        reference=eff.reference,
-        similarity_fn_name="dot" if eff.similarity == "dot" else "cosine",
-        use_instructions=bool(eff.query_prefix or eff.doc_prefix),
-        training_datasets=None,
-        citation=eff.citation,
-    )
-
-
-def _is_hub_id(value: str) -> bool:
-    return value.count("/") == 1 and not value.startswith((".", "/", "~"))
+    return ModelMeta(loader=load_for_mteb, **model_meta_fields(spec, encoder))
 
 
 def load_for_mteb(

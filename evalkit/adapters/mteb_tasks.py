@@ -144,7 +144,7 @@ def mteb_task_from_local_copy(
     _require_mteb()
     import mteb
 
-    from evalkit.hub import manifest_fingerprint, versioned_link
+    from evalkit.data.hub import manifest_fingerprint, versioned_link
 
     path = Path(path)
     if not (path / "README.md").is_file():

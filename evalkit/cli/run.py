@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +221,7 @@ def run(
 ) -> None:
     """Evaluate one or more models on a suite. With no options: the offline demo."""
     from evalkit.errors import RunFailed
-    from evalkit.runner import Failure, evaluate
+    from evalkit.runner import Failure, RunOptions, evaluate
 
     models = list(model or default_models())
     records: list[ResultRecord] = []
@@ -267,45 +268,47 @@ def run(
         sparse = set()  # --dim for no dense model at all is a mistake: the runner refuses it
     if sparse:
         summary(f"--dim {dim}: applies to the dense models; {', '.join(sorted(sparse))} has none")
+    options = RunOptions(
+        datasets=dataset,
+        languages=language,
+        split=split,
+        measures=metric,
+        top_k=top_k,
+        batch_size=batch_size,
+        max_length=max_length,
+        max_query_length=max_query_length,
+        dim=dim,
+        force_dim=force_dim,
+        max_batch_tokens=max_batch_tokens,
+        cache_dtype=cache_dtype,
+        shard_size=shard_size,
+        shard_tokens=shard_tokens,
+        overwrite=overwrite,
+        device=device,
+        dtype=dtype,
+        model_type=model_type,
+        pooling=pooling,
+        similarity=similarity,
+        revision=revision,
+        output_dir=output_dir,
+        data_dir=data_dir,
+        max_queries=max_queries,
+        seed=seed,
+        search_backend=search_backend,
+        save_run=save_run,
+        cache=not no_cache,
+        cache_dir=cache_dir,
+        progress=progress,
+        dist_timeout=dist_timeout,
+        on_record=written,
+        on_failure=failed,
+        on_summary=summary,
+        on_notice=notice,
+    )
     for name in models:
+        # --dim is for the dense models: a sparse one runs at its only "dim"
         records += evaluate(
-            name,
-            suite,
-            datasets=dataset,
-            languages=language,
-            split=split,
-            measures=metric,
-            top_k=top_k,
-            batch_size=batch_size,
-            max_length=max_length,
-            max_query_length=max_query_length,
-            dim=None if name in sparse else dim,
-            force_dim=force_dim,
-            max_batch_tokens=max_batch_tokens,
-            cache_dtype=cache_dtype,
-            shard_size=shard_size,
-            shard_tokens=shard_tokens,
-            overwrite=overwrite,
-            device=device,
-            dtype=dtype,
-            model_type=model_type,
-            pooling=pooling,
-            similarity=similarity,
-            revision=revision,
-            output_dir=output_dir,
-            data_dir=data_dir,
-            max_queries=max_queries,
-            seed=seed,
-            search_backend=search_backend,
-            save_run=save_run,
-            cache=not no_cache,
-            cache_dir=cache_dir,
-            progress=progress,
-            dist_timeout=dist_timeout,
-            on_record=written,
-            on_failure=failed,
-            on_summary=summary,
-            on_notice=notice,
+            name, suite, options=replace(options, dim=None) if name in sparse else options
         )
     if not records and not failures:
         return  # a torchrun rank other than 0: rank 0 prints the table

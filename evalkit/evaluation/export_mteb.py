@@ -160,20 +160,24 @@ def mteb_scores(r: ResultRecord) -> dict[str, float]:
 
 
 def _model_meta(r: ResultRecord, revision: str) -> dict[str, Any]:
-    """mteb's ModelMeta: the registered DRAMA entry, or what evalkit knows of the model."""
-    from evalkit.adapters.mteb import DRAMA_MODEL_METAS, model_meta_for
+    """mteb's ModelMeta: the registered DRAMA entry, or what evalkit knows of the model. Built
+    from :mod:`evalkit.models.mteb_meta`, the fields the mteb adapter's ``ModelMeta`` is made
+    of, with its loader named (the adapter itself is not imported)."""
+    from evalkit.models.mteb_meta import MTEB_LOADER, drama_spec, model_meta_fields
     from evalkit.models.registry import resolve_model
 
     hf_id = r.model["hf_id"]
-    meta = DRAMA_MODEL_METAS.get(hf_id)
-    if meta is None:
+    spec = drama_spec(hf_id)
+    if spec is None:
         try:
             spec = resolve_model(r.model["name"])
         except EvalkitError:  # a model given by path or Hub id only
             spec = resolve_model(hf_id)
-        meta = model_meta_for(spec)
+    meta = _mteb().models.model_meta.ModelMeta(loader=None, **model_meta_fields(spec))
     meta = meta.model_copy(update={"name": hf_id, "revision": revision})
-    return json.loads(json.dumps(meta.to_dict(), default=str))
+    out = meta.to_dict()
+    out["loader"] = MTEB_LOADER
+    return json.loads(json.dumps(out, default=str))
 
 
 def _settings(r: ResultRecord) -> dict[str, Any]:

@@ -135,7 +135,7 @@ def _hub_kind(repo_id: str) -> ModelKind:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
-    from evalkit.hub import hub_mode
+    from evalkit.data.hub import hub_mode
 
     try:
         with hub_mode():
@@ -181,7 +181,7 @@ def load_encoder(
     )
     if local:
         return _construct(spec, device, dtype, max_batch_tokens)
-    from evalkit.hub import hub_mode
+    from evalkit.data.hub import hub_mode
 
     # An unreachable Hub: fail (or use the cache) within seconds, not after minutes of retries.
     with hub_mode() as offline_because:
@@ -200,7 +200,7 @@ def pinned(spec: ModelSpec) -> ModelSpec:
     """``spec`` at the commit its revision names now (``None``: ``main``), so the weights
     loaded, the cache key and the record all name that commit: a moved branch is a new model
     version, never the old one's vectors or results. Call inside ``hub_mode()``."""
-    from evalkit.hub import resolve_commit
+    from evalkit.data.hub import resolve_commit
 
     if not spec.hf_id:
         return spec  # nothing to load from; the encoder says so

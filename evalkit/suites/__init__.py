@@ -1,12 +1,11 @@
-"""Suites and their datasets (what to run). See :mod:`evalkit.suites.base`."""
+"""Suites and their datasets (what to run), as data. See :mod:`evalkit.suites.base`; the
+datasets they name are read by :func:`evalkit.data.load`."""
 
 from evalkit.suites.base import (
     DatasetSpec,
     LoadTask,
     Suite,
     get_suite,
-    load,
-    register_loader,
     register_suite,
     resolve,
     suites,
@@ -17,8 +16,6 @@ __all__ = [
     "LoadTask",
     "Suite",
     "get_suite",
-    "load",
-    "register_loader",
     "register_suite",
     "resolve",
     "suites",

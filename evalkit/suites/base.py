@@ -1,42 +1,17 @@
 """Suites say *what* to run: named groups of datasets, each dataset recorded as data
-(source, revision, split, languages, identical-ids rule, ...). Loading is elsewhere:
-a spec names its ``layout`` and :func:`evalkit.suites.load` dispatches to the loader."""
+(source, revision, split, languages, identical-ids rule, ...). Reading them is elsewhere:
+a spec names its ``layout`` and :func:`evalkit.data.load` reads it with that layout's
+reader. Nothing here imports a reader."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from evalkit.data import Collection, load_beir_dir, looks_like_beir_dir
+from evalkit.dataset_spec import DatasetSpec, LoadTask, looks_like_beir_dir
 from evalkit.errors import DataError, EvalkitError, did_you_mean
 
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """One dataset of a suite. ``languages`` empty means a single, language-less collection."""
-
-    name: str
-    suite: str
-    layout: str
-    """Which loader reads it: ``beir-dir``, ``demo`` here; Hub layouts in :mod:`evalkit.hub`."""
-    split: str = "test"
-    languages: tuple[str, ...] = ()
-    source: dict[str, Any] = field(default_factory=dict)
-    """``{"id": hub id, "revision": commit, ...}`` or ``{"path": ...}``."""
-    ignore_identical_ids: bool = False
-    title_join: str = " "
-    max_query_length: int | None = None
-    max_doc_length: int | None = None
-    main_metric: str = "ndcg_at_10"
-    mteb_task: str | None = None
-    citation: str | None = None
-    size: dict[str, Any] = field(default_factory=dict)
-    """Documented sizes (``{"queries": n, "docs": n}``), shown by ``evalkit suites``."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+__all__ = ["DatasetSpec", "LoadTask", "Suite", "get_suite", "register_suite", "resolve", "suites"]
 
 
 @dataclass(frozen=True)
@@ -50,29 +25,11 @@ class Suite:
     ``--language fr`` selects those too, not only the datasets with a French subset."""
 
 
-@dataclass(frozen=True)
-class LoadTask:
-    """One (dataset, language) to load and evaluate."""
-
-    spec: DatasetSpec
-    language: str | None
-
-    @property
-    def label(self) -> str:
-        return f"{self.spec.name}" + (f"/{self.language}" if self.language else "")
-
-
-Loader = Callable[[DatasetSpec, "str | None", "Path | None"], Collection]
 _SUITES: dict[str, Suite] = {}
-_LOADERS: dict[str, Loader] = {}
 
 
 def register_suite(suite: Suite) -> None:
     _SUITES[suite.name] = suite
-
-
-def register_loader(layout: str, loader: Loader) -> None:
-    _LOADERS[layout] = loader
 
 
 def suites() -> dict[str, Suite]:
@@ -210,30 +167,3 @@ def resolve(
             f"{did_you_mean(unused[0], known)} (languages: {', '.join(known) or 'none recorded'})"
         )
     return tasks
-
-
-def load(task: LoadTask, data_dir: Path | None = None) -> Collection:
-    """Read one task's collection through the loader its layout names."""
-    spec = task.spec
-    if spec.layout == "beir-dir":
-        root = Path(spec.source["path"])
-        if data_dir is not None and spec.suite != "local":
-            root = Path(data_dir) / spec.name
-        coll = load_beir_dir(
-            root,
-            spec.split,
-            name=spec.name,
-            language=task.language,
-            ignore_identical_ids=spec.ignore_identical_ids,
-        )
-    else:
-        _ensure_catalog()
-        if spec.layout not in _LOADERS:
-            raise EvalkitError(f"dataset {spec.name}: no loader for layout {spec.layout!r}")
-        coll = _LOADERS[spec.layout](spec, task.language, data_dir)
-    coll.ignore_identical_ids = spec.ignore_identical_ids
-    coll.title_join = spec.title_join
-    coll.max_query_length = spec.max_query_length
-    coll.max_doc_length = spec.max_doc_length
-    coll.main_metric = spec.main_metric
-    return coll

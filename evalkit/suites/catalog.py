@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import evalkit.hub  # noqa: F401  (registers the Hub loaders the specs below name)
 from evalkit.suites.base import DatasetSpec, Suite, register_suite
 
 MTEB_VERSION = "2.26.24"

@@ -1,9 +1,11 @@
-"""Loaders for the Hugging Face Hub layouts the peers use, read through ``datasets``.
+"""Readers for the Hugging Face Hub layouts the peers use, read through ``datasets``.
 
-Each loader is registered with :func:`evalkit.suites.register_loader` under the layout name a
-:class:`~evalkit.suites.DatasetSpec` gives, and returns a :class:`~evalkit.data.Collection`
-whose corpus is the memory-mapped Arrow table ``datasets`` built (columns renamed and cast
-with Arrow operations: no Python list of passages, no second copy).
+:func:`load_hub_dataset` reads every layout a :class:`~evalkit.dataset_spec.DatasetSpec` may
+name here (:data:`READERS`; :func:`evalkit.data.load` sends those specs to it) and returns a
+:class:`~evalkit.data.Collection` whose corpus is the memory-mapped Arrow table ``datasets``
+built (columns renamed and cast with Arrow operations: no Python list of passages, no second
+copy). Also the Hub access the model loaders share: :func:`hub_mode`, :func:`resolve_commit`.
+This module was ``evalkit.hub``, a name that still imports it.
 
 Layouts:
 
@@ -60,21 +62,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from evalkit.data import (
-    Collection,
-    Corpus,
-    Qrels,
+from evalkit.data.beir import (
     _lines,
     bad_id_mask,
     check_id,
     collection_warnings,
-    is_beir_dir,
     iter_jsonl,
     load_beir_dir,
     parse_grade,
 )
+from evalkit.data.collection import Collection, Corpus, Qrels
+from evalkit.dataset_spec import DatasetSpec, is_beir_dir
 from evalkit.errors import DataError
-from evalkit.suites.base import DatasetSpec, register_loader
 
 PROBE_TIMEOUT_S = 3.0
 """How long to wait for a TCP connection to the Hub before treating it as unreachable."""
@@ -895,7 +894,7 @@ READERS: dict[str, Reader] = {
 
 
 # --------------------------------------------------------------------------------------------
-# The registered loader
+# The reader of every Hub layout (evalkit.data.load sends the specs of READERS' layouts here)
 
 
 def versioned_link(path: Path, version: str) -> Path:
@@ -1032,7 +1031,7 @@ def _from_hub(spec: DatasetSpec, language: str | None) -> Collection:
 
 
 def load_hub_dataset(spec: DatasetSpec, language: str | None, data_dir: Path | None) -> Collection:
-    """The loader registered for every Hub layout (see the module docstring)."""
+    """The reader of every Hub layout (see the module docstring)."""
     if spec.languages and language is None:
         raise DataError(f"{_label(spec, None)}: choose a language ({', '.join(spec.languages)})")
     if data_dir is not None:
@@ -1041,7 +1040,3 @@ def load_hub_dataset(spec: DatasetSpec, language: str | None, data_dir: Path | N
             raise DataError(f"--data-dir {data_dir}: not a directory")
         return _from_data_dir(spec, language, data_dir)
     return _from_hub(spec, language)
-
-
-for _layout in READERS:
-    register_loader(_layout, load_hub_dataset)
