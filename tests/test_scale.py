@@ -502,8 +502,9 @@ def test_existing_record_is_reused_unless_overwrite(beir_dir: Path, tmp_path: Pa
 
 
 def test_prefetch_never_hands_one_shard_the_text_of_another(beir60: Path) -> None:
-    """A prefetch left unused (its shard turned out cached) must not be taken for the next
-    shard: each shard gets exactly its own rows, longest first."""
+    """A prefetch left unused (its shard turned out cached), or started for other rows of
+    the shard (a block failed to verify meanwhile), must not be taken: each shard gets
+    exactly the rows asked for, longest first."""
     from evalkit.retrieval.cache import plan_shards
     from evalkit.retrieval.dense import _Prefetch
 
@@ -511,12 +512,16 @@ def test_prefetch_never_hands_one_shard_the_text_of_another(beir60: Path) -> Non
     lengths = coll.corpus.byte_lengths()
     a, b, c = plan_shards(len(coll.corpus), SHARD)[:3]
     pf = _Prefetch(coll, lengths)
-    pf.start(a)  # then a is found in the cache: never taken
-    pf.start(b)
-    got_b, _ = pf.take(b)
-    pf.start(c)
-    got_a, _ = pf.take(a)  # not what was started: read now
+    pf.start(a, None)  # then a is found in the cache: never taken
+    pf.start(b, None)
+    got_b, _ = pf.take(b, None)
+    pf.start(c, np.array([1, 4, 5]))
+    got_a, _ = pf.take(a, None)  # not what was started: read now
+    pf.start(c, np.array([1, 4, 5]))
+    got_c, order = pf.take(c, np.array([0, 4, 5]))  # other rows: read now
     pf.close()
     for shard, got in ((a, got_a), (b, got_b)):
         want, _ = _Prefetch(coll, lengths).read(shard.start, shard.stop)
         assert got == want
+    texts = [doc_text(d) for d in make_corpus()[0][c.start : c.stop]]
+    assert got_c == [[texts[0], texts[4], texts[5]][i] for i in order]
