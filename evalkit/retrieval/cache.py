@@ -60,15 +60,6 @@ def cache_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
-def ids_digest(ids: list[str]) -> str:
-    """SHA-256 of a shard's document ids in order: a reordered corpus never reuses vectors."""
-    h = hashlib.sha256()
-    for i in ids:
-        h.update(i.encode("utf-8"))
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 class TextsDigest:
     """SHA-256 of a shard's document strings in corpus order, exactly as encoded (title
     joined), fed a slice at a time (one MLDR shard is gigabytes of text): the SHA-256 of their
@@ -247,7 +238,7 @@ class VectorStore:
     """Document vectors of one encoder setting, addressed by the content of the text each was
     made from: ``<root>/v2/<key>/`` (``<key>-float16/`` for float16), where ``key`` covers the
     model and encoding settings and nothing about the corpus (no name, size, order or shard
-    plan). Vectors are kept in blocks, one per encoded batch of new texts:
+    plan). Vectors are kept in blocks, one per shard that had texts not stored yet:
 
     - ``block-<name>.npy``: the vectors, ``(rows, width)`` in the cache dtype;
     - ``block-<name>.hashes.npy``: the :func:`text_hashes` of the texts, row for row;

@@ -772,8 +772,13 @@ class _ReusePlan:
         of the shard where its text first occurs (rows in corpus order)."""
         if i >= len(self.mine):
             return
-        rows = np.concatenate([np.arange(s.start, s.stop) for s in self.mine[i:]])
-        todo = rows[(self.block[rows] < 0) | (self.block[rows] >= self.n_old + i)]
+        unwritten = self.n_old + i  # blocks of shards from i on are not written yet
+
+        def missing(s: Any) -> np.ndarray:
+            b = self.block[s.start : s.stop]
+            return s.start + np.flatnonzero((b < 0) | (b >= unwritten))
+
+        todo = np.concatenate([missing(s) for s in self.mine[i:]])  # only these rows held
         for o in range(i, len(self.mine)):
             self.encode[o] = np.empty(0, np.int64)
         if not len(todo):
