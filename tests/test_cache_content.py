@@ -76,6 +76,7 @@ def test_same_files_under_another_name_reuse_every_vector(corpus60: Path, tmp_pa
     assert second.dataset["name"] != first.dataset["name"]
     assert len(enc.seen) == N_DOCS and computed(second) == 0  # nothing encoded again
     assert second.search["cache"]["dir"] == first.search["cache"]["dir"]
+    assert len(list((tmp_path / "cache").rglob("queries-*.npy"))) == 1  # queries reused too
     same_scores(second, first)
     same_scores(second, run(HashingEncoder(), renamed, None))
 
