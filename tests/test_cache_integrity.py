@@ -23,7 +23,7 @@ from conftest import REPO, write_beir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_runner import HashingEncoder
-from test_scale import N_DOCS, SHARD, make_corpus
+from test_scale import SHARD, make_corpus
 from test_transformer_encoder import minilm_dir, save_tiny_bert
 
 import evalkit
@@ -32,7 +32,7 @@ from evalkit.errors import EvalkitError, ModelError
 from evalkit.models import base as model_base
 from evalkit.models.base import Lengths, local_model_fingerprint
 from evalkit.retrieval import cache as cache_mod
-from evalkit.retrieval.cache import Shard, ShardCache, texts_digest
+from evalkit.retrieval.cache import VectorStore, text_hashes, texts_digest
 from evalkit.retrieval.dense import _cache_key, cache_parts
 
 KW = {"shard_size": SHARD, "dim": None}
@@ -79,7 +79,7 @@ def shards(rec) -> tuple[int, int]:
 
 
 def copy_shards(src: Path, dst: Path) -> None:
-    for p in src.glob("shard-*"):
+    for p in src.glob("block-*"):
         shutil.copy(p, dst / p.name)
 
 
@@ -93,11 +93,13 @@ def test_shard_copied_from_another_model_of_the_same_width_is_not_reused(
     b = run(model_b, corpus60, tmp_path / "cache")
     dir_a, dir_b = Path(a.search["cache"]["dir"]), Path(b.search["cache"]["dir"])
     assert dir_a != dir_b and a.scores != b.scores
-    copy_shards(dir_a, dir_b)  # model A's shards and manifests, under model B's key
+    for p in dir_b.glob("block-*"):
+        p.unlink()
+    copy_shards(dir_a, dir_b)  # model A's blocks and manifests, under model B's key
     again = run(model_b, corpus60, tmp_path / "cache")
     assert shards(again) == (0, 6)
     assert again.scores == b.scores and again.per_query == b.per_query
-    manifest = json.loads(next(dir_b.glob("shard-*.json")).read_text())
+    manifest = json.loads(next(dir_b.glob("block-*.json")).read_text())
     assert manifest["key"] == dir_b.name
     assert manifest["settings"]["model"]["local_fingerprint"] == b.model["local_fingerprint"]
 
@@ -107,18 +109,14 @@ def test_cache_of_a_corpus_with_the_same_ids_but_other_texts_is_not_reused(
 ) -> None:
     corpus, queries, qrels = make_corpus()
     other = [{**d, "text": d["text"] + " winter"} for d in corpus]  # same ids, other texts
-    other_dir = write_beir(tmp_path / "other", other, queries, qrels)
     x = run(model_a, corpus60, tmp_path / "cache")
-    y = run(model_a, other_dir, tmp_path / "cache")
-    dir_x, dir_y = Path(x.search["cache"]["dir"]), Path(y.search["cache"]["dir"])
-    copy_shards(dir_x, dir_y)  # a whole cache copied over
-    again = run(model_a, other_dir, tmp_path / "cache")
-    assert shards(again) == (0, 6) and again.per_query == y.per_query
-    # The same corpus name and size is the same key: the texts hash alone tells them apart.
+    # The same corpus name, size and ids: only the texts differ, and they are the address.
     same_name = write_beir(tmp_path / "elsewhere" / corpus60.name, other, queries, qrels)
     z = run(model_a, same_name, tmp_path / "cache")
-    assert Path(z.search["cache"]["dir"]) == dir_x
-    assert shards(z) == (0, 6) and z.per_query == y.per_query
+    assert Path(z.search["cache"]["dir"]) == Path(x.search["cache"]["dir"])
+    assert shards(z) == (0, 6) and z.per_query != x.per_query
+    [fresh] = evalkit.evaluate(str(model_a), str(same_name), cache=False, **KW)
+    assert z.per_query == fresh.per_query
     assert shards(run(model_a, same_name, tmp_path / "cache")) == (6, 0)
 
 
@@ -380,7 +378,8 @@ def test_dataset_revisions_are_commits_in_the_record(
     (corpus / "snapshots" / COMMIT_B).mkdir()
     moved = hub.load_hub_dataset(spec, None, None)
     assert moved.source["revision"] == COMMIT_B
-    assert _cache_key(HashingEncoder(), moved, Lengths(None, None)) != key
+    # The vectors are addressed by their texts, not by the dataset's commit: same key.
+    assert _cache_key(HashingEncoder(), moved, Lengths(None, None)) == key
     (corpus / "refs" / "main").unlink()
     with pytest.raises(Exception, match="org/data"):
         hub.load_hub_dataset(spec, None, None)
@@ -399,14 +398,14 @@ def test_shards_are_hashed_as_written_on_a_background_thread(
         opened.append((Path(path).name, mode))
         return open(path, mode, *args, **kwargs)
 
-    real_store = ShardCache.store
+    real_store = VectorStore.store
 
     def store(self, *args, **kwargs):
         threads.append(threading.current_thread().name)
         return real_store(self, *args, **kwargs)
 
     monkeypatch.setattr(cache_mod, "open", counting_open, raising=False)
-    monkeypatch.setattr(ShardCache, "store", store)
+    monkeypatch.setattr(VectorStore, "store", store)
     real_read_bytes = Path.read_bytes
 
     def read_bytes(p: Path) -> bytes:
@@ -422,8 +421,12 @@ def test_shards_are_hashed_as_written_on_a_background_thread(
     opened.clear()
     warm = run(model_a, corpus60, tmp_path / "cache")
     assert shards(warm) == (6, 0) and warm.scores == cold.scores
-    npy_reads = [n for n, mode in opened if n.endswith(".npy") and n.startswith("shard-")]
-    assert len(npy_reads) == 6  # one read of each shard, into the buffer it is used from
+    npy_reads = [
+        n
+        for n, mode in opened
+        if n.startswith("block-") and n.endswith(".npy") and not n.endswith(".hashes.npy")
+    ]
+    assert len(npy_reads) == 6  # one read of each block, into the buffer it is used from
 
 
 def test_a_write_error_on_the_writer_thread_surfaces_in_one_line(
@@ -444,20 +447,24 @@ def test_a_write_error_on_the_writer_thread_surfaces_in_one_line(
 
 
 def test_store_then_load_round_trips_and_any_damage_is_refused(tmp_path: Path) -> None:
-    cache = ShardCache(tmp_path, "k" * 32)
-    shard = Shard(0, 0, 5)
+    store = VectorStore(tmp_path, "k" * 32)
     emb = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)
-    cache.store(shard, "ids", emb, {"why": "test"}, texts_sha256="texts")
-    got = cache.load(shard, "ids", 8, texts_sha256="texts")
+    hashes = text_hashes([f"text {i}" for i in range(5)])
+    name = store.store(hashes, emb, {"why": "test"})
+    index = store.index()
+    assert index.names == [name]
+    block, row = index.lookup(text_hashes(["text 3", "text 9", "text 0"]))
+    assert block.tolist() == [0, -1, 0] and row.tolist() == [3, -1, 0]
+    got = store.load(name, 8)
     assert got is not None and got.flags.writeable
     np.testing.assert_array_equal(got, emb)
-    np.testing.assert_array_equal(np.load(cache.dir / f"{shard.name}.npy"), emb)  # a real .npy
-    assert cache.load(shard, "ids", 8, texts_sha256="other") is None
-    assert not cache.has(shard)  # refused shards are removed, then encoded again
-    other_key = ShardCache(tmp_path, "k" * 32)
+    np.testing.assert_array_equal(np.load(store.dir / f"block-{name}.npy"), emb)  # a real .npy
+    assert store.load(name, 9) is None  # another width: refused and removed
+    assert store.index().names == [] and not list(store.dir.glob("block-*"))
+    name = store.store(hashes, emb, {})
+    other_key = VectorStore(tmp_path, "k" * 32)
     other_key.key = "j" * 32  # same directory, a manifest of another key
-    other_key.store(shard, "ids", emb, {}, texts_sha256="texts")
-    assert cache.load(shard, "ids", 8, texts_sha256="texts") is None
+    assert other_key.load(name) is None and store.index().names == []
 
 
 @settings(max_examples=60, deadline=None)
@@ -480,7 +487,7 @@ def test_texts_digest_is_unambiguous_at_boundaries() -> None:
 
 @pytest.mark.parametrize(
     "free,rows,want",
-    [(0, 10, ("1.3 KB", "0 B")), (2_500_000, 100_000, ("12.8 MB", "2.5 MB"))],
+    [(0, 10, ("1.4 KB", "0 B")), (2_500_000, 100_000, ("14.4 MB", "2.5 MB"))],
 )
 def test_ensure_space_prints_sizes_in_units_that_fit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, free: int, rows: int, want: tuple
@@ -489,18 +496,18 @@ def test_ensure_space_prints_sizes_in_units_that_fit(
         cache_mod.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**12, 0, free)
     )
     with pytest.raises(EvalkitError) as e:
-        ShardCache(tmp_path, "k").ensure_space(rows, 32)
+        VectorStore(tmp_path, "k").ensure_space(rows, 32)
     need, have = want
     assert f"needs {need} more but the disk has {have} free" in str(e.value)
 
 
-def test_cache_parts_hold_no_local_file_fingerprint(corpus60: Path) -> None:
+def test_cache_parts_hold_nothing_about_the_corpus(corpus60: Path) -> None:
     from evalkit.data import load_beir_dir
 
     coll = load_beir_dir(corpus60)
     parts = cache_parts(HashingEncoder(), coll, Lengths(None, 128))
-    assert parts is not None and "fingerprint" not in parts["corpus"]
-    assert parts["packages"]["tokenizers"] and parts["n"] == N_DOCS
+    assert parts is not None and parts["packages"]["tokenizers"]
+    assert set(parts) == {"code", "packages", "attn", "model", "max_doc_length"}
 
 
 @settings(max_examples=40, deadline=None)
@@ -508,7 +515,7 @@ def test_cache_parts_hold_no_local_file_fingerprint(corpus60: Path) -> None:
     rows=st.integers(1, 6),
     width=st.integers(1, 5),
     dtype=st.sampled_from(["float32", "float16"]),
-    target=st.sampled_from(["npy", "json"]),
+    target=st.sampled_from(["npy", "hashes.npy", "json"]),
     where=st.floats(0, 1, exclude_max=True),
     bit=st.integers(0, 7),
 )
@@ -521,17 +528,22 @@ def test_load_returns_the_stored_array_or_nothing(
     where: float,
     bit: int,
 ) -> None:
-    """Any one bit flipped in a shard's file or manifest: the shard is refused, or (a flip
-    that leaves the manifest meaning the same) the very array stored comes back."""
-    cache = ShardCache(tmp_path_factory.mktemp("flip"), "k" * 32, dtype)
-    shard = Shard(0, 0, rows)
+    """Any one bit flipped in a block's vectors, hashes or manifest: the block is refused, or
+    (a flip that leaves the manifest meaning the same) the very vectors stored come back,
+    under the very text hashes stored."""
+    store = VectorStore(tmp_path_factory.mktemp("flip"), "k" * 32, dtype)
     emb = np.arange(rows * width, dtype=np.float32).reshape(rows, width) / 7
-    cache.store(shard, "ids", emb, {}, texts_sha256="texts")
-    path = cache.dir / f"{shard.name}.{target}"
+    hashes = text_hashes([str(i) for i in range(rows)])
+    name = store.store(hashes, emb, {})
+    path = store.dir / f"block-{name}.{target}"
     data = bytearray(path.read_bytes())
     data[int(where * len(data))] ^= 1 << bit
     path.write_bytes(bytes(data))
-    got = cache.load(shard, "ids", width, texts_sha256="texts")
+    index = store.index()
+    got = store.load(name, width) if index.names else None
     if got is not None:
         np.testing.assert_array_equal(got, emb.astype(dtype))
+        assert index.lookup(hashes)[1].tolist() == list(range(rows))
         assert target == "json"
+    else:
+        assert not list(store.dir.glob("block-*"))  # removed: encoded again

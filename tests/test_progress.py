@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 from conftest import HAVE_MINILM, write_beir
 from test_runner import HashingEncoder
-from test_scale import N_DOCS, SHARD, make_corpus
+from test_scale import N_DOCS, SHARD, block_holding, make_corpus
 
 import evalkit
 import evalkit.retrieval.dense
 from evalkit import runner
+from evalkit.data import doc_text
 from evalkit.models.base import as_doc_texts, truncate_dim
 from evalkit.retrieval.progress import Meter, Progress, Reading, format_eta, rates
 
@@ -158,10 +159,11 @@ def test_resumed_run_rates_only_freshly_encoded_documents(
     cache = tmp_path / "cache"
     kw = {"cache_dir": cache, "shard_size": SHARD, "progress": True}
     evalkit.evaluate(SlowEncoder(), str(data), **kw)
-    # Resume with the first three shards cached: drop the other shards' manifests.
-    manifests = sorted(cache.rglob("shard-*.json"), key=lambda p: int(p.stem.split("-")[1]))
-    assert len(manifests) == N_DOCS // SHARD
-    for m in manifests[3:]:
+    # Resume with the first three shards cached: drop the other shards' blocks.
+    texts = [doc_text(d) for d in make_corpus()[0][3 * SHARD :]]
+    later = {block_holding(cache, t).with_suffix(".json") for t in texts}
+    assert len(list(cache.rglob("block-*.json"))) == N_DOCS // SHARD and len(later) == 3
+    for m in later:
         m.unlink()
     enc = SlowEncoder()
     seen = observed(monkeypatch, tag=lambda: (time.perf_counter(), enc.slept))

@@ -67,7 +67,7 @@ def test_full_cache_disk_is_refused_before_encoding(tmp_path: Path, tiny_disk: P
     enc = HashingEncoder(dim=256)
     with pytest.raises(
         EvalkitError,
-        match=r"embedding cache needs 307.2 KB more but the disk has .* KB free; .* --no-cache",
+        match=r"embedding cache needs 312.0 KB more but the disk has .* KB free; .* --no-cache",
     ):
         evalkit.evaluate(enc, str(coll), cache_dir=tiny_disk)
     assert enc.seen == []  # nothing was encoded for nothing
@@ -91,22 +91,22 @@ def test_write_failure_mid_cache_is_one_line_and_leaves_no_temp(
     ):
         evalkit.evaluate(HashingEncoder(dim=256), str(coll), cache_dir=tiny_disk, shard_size=100)
     assert not list(tiny_disk.rglob("*.tmp"))
-    # Shards that did fit are complete and verified; the rest is simply missing.
-    for man in tiny_disk.rglob("shard-*.json"):
-        assert man.with_suffix(".npy").is_file()
+    # Blocks that did fit are complete and verified; the rest is simply missing.
+    for man in tiny_disk.rglob("block-*.json"):
+        assert man.with_suffix(".npy").is_file() and man.with_suffix(".hashes.npy").is_file()
 
 
 def test_stale_temp_files_of_dead_runs_are_removed(beir_dir: Path, tmp_path: Path) -> None:
     enc = HashingEncoder()
     evalkit.evaluate(enc, str(beir_dir), cache_dir=tmp_path / "c")
-    [key_dir] = [p for p in (tmp_path / "c").iterdir() if p.is_dir()]
+    [key_dir] = [p for p in (tmp_path / "c" / "v2").iterdir() if p.is_dir()]
     host = socket.gethostname().replace(".", "_")
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     ).stdout.strip()
-    stale = key_dir / f".shard-000000000000-000000000006.npy.{host}.{dead}.tmp"
+    stale = key_dir / f".block-new-1.npy.{host}.{dead}.tmp"
     stale.write_bytes(b"\0" * 1000)
-    mine = key_dir / f".shard-x.npy.{host}.{os.getpid()}.tmp"  # a live process's: kept
+    mine = key_dir / f".block-x.npy.{host}.{os.getpid()}.tmp"  # a live process's: kept
     mine.write_bytes(b"")
     evalkit.evaluate(enc, str(beir_dir), cache_dir=tmp_path / "c")
     assert not stale.exists() and mine.exists()
@@ -144,16 +144,14 @@ def test_two_runs_sharing_cache_and_output_at_once(tmp_path: Path) -> None:
     [rec] = evalkit.load_results(tmp_path / "out")
     [alone] = evalkit.evaluate("minilm", str(coll), cache=False)
     assert rec.scores == pytest.approx(alone.scores, abs=1e-6)
-    from evalkit.retrieval.cache import Shard, ShardCache, ids_digest, texts_digest
+    from evalkit.retrieval.cache import VectorStore, text_hashes
 
-    [key_dir] = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
-    cache = ShardCache(tmp_path / "cache", key_dir.name)
-    ids = [f"d{i}" for i in range(200)]
-    for i, start in enumerate(range(0, 200, 50)):
-        shard = Shard(i, start, start + 50)
-        texts = [f"word{i} common" for i in range(start, start + 50)]
-        arr = cache.load(
-            shard, ids_digest(ids[start : start + 50]), texts_sha256=texts_digest(texts)
-        )
+    [key_dir] = [p for p in (tmp_path / "cache" / "v2").iterdir() if p.is_dir()]
+    store = VectorStore(tmp_path / "cache", key_dir.name)
+    index = store.index()
+    block, _ = index.lookup(text_hashes([f"word{i} common" for i in range(200)]))
+    assert (block >= 0).all()
+    for name in index.names:
+        arr = store.load(name)
         assert arr is not None and np.isfinite(arr).all()
     assert not list((tmp_path / "cache").rglob("*.tmp"))

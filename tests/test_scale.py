@@ -31,7 +31,7 @@ from evalkit.cli import main
 from evalkit.data import doc_text, load_beir_dir
 from evalkit.errors import EvalkitError, ModelError
 from evalkit.retrieval import RetrievalSettings
-from evalkit.retrieval.cache import ShardCache, ids_digest, plan_shards, texts_digest
+from evalkit.retrieval.cache import VectorStore, text_hashes
 from evalkit.runner import evaluate_collection, load_model
 
 N_DOCS, SHARD = 60, 10
@@ -140,17 +140,32 @@ def cache_dir_of(out: Path) -> Path:
     return Path(rec["search"]["cache"]["dir"])
 
 
+def vector_blocks(cache_dir: Path) -> list[Path]:
+    """The vector files (not the hash files) of the blocks under ``cache_dir``, by name."""
+    return sorted(p for p in cache_dir.rglob("block-*.npy") if not p.name.endswith(".hashes.npy"))
+
+
+def block_holding(cache_dir: Path, text: str) -> Path:
+    """The vector file of the one block under ``cache_dir`` that holds ``text``'s vector."""
+    [found] = [
+        p
+        for p in vector_blocks(cache_dir)
+        if (np.load(p.with_suffix(".hashes.npy")) == text_hashes([text])).all(axis=1).any()
+    ]
+    return found
+
+
 def assert_cache_sound(cache_dir: Path) -> None:
-    """Every shard of the 60-document corpus there verifies, and no temp file is left."""
+    """Every text of the 60-document corpus has a vector there, in a block that verifies,
+    and no temp file is left."""
     assert not list(cache_dir.parent.rglob("*.tmp"))
-    corpus = make_corpus()[0]
-    ids = [d["_id"] for d in corpus]
-    texts = [doc_text(d) for d in corpus]
-    cache = ShardCache(cache_dir.parent, cache_dir.name)
-    for shard in plan_shards(N_DOCS, SHARD):
-        digest = ids_digest(ids[shard.start : shard.stop])
-        texts_sha = texts_digest(texts[shard.start : shard.stop])
-        assert cache.load(shard, digest, 32, texts_sha256=texts_sha) is not None, shard
+    texts = [doc_text(d) for d in make_corpus()[0]]
+    store = VectorStore(cache_dir.parent.parent, cache_dir.name)
+    index = store.index()
+    block, _ = index.lookup(text_hashes(texts))
+    assert (block >= 0).all()
+    for name in index.names:
+        assert store.load(name, 32) is not None, name
 
 
 # ---- 1. SIGKILL at every stage, then the same command again --------------------------------
@@ -185,11 +200,11 @@ def test_kill_and_resume_gives_identical_results(
         timeout=300,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    published = len(list((tmp_path / "cache").rglob("shard-*.json")))  # what it finished
+    published = len(list((tmp_path / "cache").rglob("block-*.json")))  # what it finished
     assert published in (reused if isinstance(reused, tuple) else (reused,))
     reused = published
     if fault.startswith("shard-temp"):
-        assert list((tmp_path / "cache").rglob(".shard-*.npy.*.tmp"))  # what a kill leaves
+        assert list((tmp_path / "cache").rglob(".block-*.npy.*.tmp"))  # what a kill leaves
     if fault.startswith("record-write"):
         assert len(list((tmp_path / "out").rglob("*.json"))) == 1
     else:
@@ -293,7 +308,7 @@ def test_damaged_shards_are_encoded_again(
     args = cli_args(tiny_model, beir60, tmp_path / "cache", tmp_path / "cold")
     main(args)
     key = cache_dir_of(tmp_path / "cold")
-    npys = sorted(key.glob("shard-*.npy"))
+    npys = vector_blocks(key)
     assert len(npys) == 6
     data = npys[0].read_bytes()
     npys[0].write_bytes(data[: len(data) // 2])  # truncated
@@ -308,13 +323,11 @@ def test_damaged_shards_are_encoded_again(
     assert_cache_sound(key)
 
 
-def test_shard_of_other_ids_is_encoded_again(
+def test_reordered_corpus_reuses_every_vector(
     tiny_model: Path, beir60: Path, tmp_path: Path
 ) -> None:
-    """A reordered copy of the corpus under the same name (docs 20 and 25 swapped: only shard
-    2 differs) has the same cache key (the key names the corpus, not its file fingerprint),
-    so it finds the original's shards: the five whose ids and texts match are reused, shard
-    2's ids digest tells it apart and it is encoded again."""
+    """A reordered copy of the corpus (docs 20 and 25 swapped, so shard 2 holds other rows)
+    finds every vector by its text and gives what a cold run of the copy gives."""
     corpus, queries, qrels = make_corpus()
     corpus[20], corpus[25] = corpus[25], corpus[20]
     moved = write_beir(tmp_path / "moved" / beir60.name, corpus, queries, qrels)
@@ -322,17 +335,11 @@ def test_shard_of_other_ids_is_encoded_again(
     want = outputs(tmp_path / "cold")
     main(cli_args(tiny_model, beir60, tmp_path / "cache", tmp_path / "orig"))
     main(cli_args(tiny_model, moved, tmp_path / "cache", tmp_path / "warm"))
-    dst = cache_dir_of(tmp_path / "warm")
-    assert cache_dir_of(tmp_path / "orig") == dst
+    assert cache_dir_of(tmp_path / "orig") == cache_dir_of(tmp_path / "warm")
     got = outputs(tmp_path / "warm")
     assert_same_results(got, want)
     for rec, _ in got.values():
-        assert rec["search"]["shards"] == {"total": 6, "reused": 5, "computed": 1}
-    digest = ids_digest([d["_id"] for d in corpus[20:30]])
-    assert (
-        json.loads((dst / f"{plan_shards(N_DOCS, SHARD)[2].name}.json").read_text())["ids_sha256"]
-        == digest
-    )
+        assert rec["search"]["shards"] == {"total": 6, "reused": 6, "computed": 0}
 
 
 # ---- 5. token budget and out-of-memory retries ---------------------------------------------
@@ -438,7 +445,13 @@ def test_float16_cache_cold_equals_warm(tiny_model: Path, beir60: Path, tmp_path
     assert warm.search["cache_dtype"] == "float16"
     assert_same_results(outputs(tmp_path / "b"), outputs(tmp_path / "a"))
     [f32] = evalkit.evaluate(str(tiny_model), str(beir60), output_dir=tmp_path / "c", **kw)
-    assert cold.search["cache"]["bytes"] < f32.search["cache"]["bytes"] * 0.6
+    # The vectors take half the bytes (each block also keeps 16 bytes a text of hashes).
+    half, full = (
+        sum(p.stat().st_size for p in vector_blocks(Path(r.search["cache"]["dir"])))
+        for r in (cold, f32)
+    )
+    assert half < full * 0.6
+    assert cold.search["cache"]["bytes"] < f32.search["cache"]["bytes"]
     assert f32.identity_key != cold.identity_key  # float16 is a setting of the record
     # Each dtype keeps its own shards: alternating --cache-dtype encodes nothing again.
     assert f32.search["shards"]["computed"] == 6
@@ -465,10 +478,9 @@ def test_nan_embedding_names_model_and_document(beir_dir: Path, tmp_path: Path) 
         evalkit.evaluate(NaNEncoder(), str(beir_dir), shard_size=2, cache_dir=tmp_path / "c")
     msg = str(e.value)
     assert "\n" not in msg and "--model hashing" in msg and "(e.g. d3)" in msg and "NaN" in msg
-    # The shard with d3 (rows 2..4) was never stored; the one before it was.
-    assert [p.name[6:31] for p in sorted((tmp_path / "c").rglob("shard-*.json"))] == [
-        "000000000000-000000000002"
-    ]
+    # The shard with d3 (rows 2..4) was never stored; the one before it (2 rows) was.
+    [block] = vector_blocks(tmp_path / "c")
+    assert np.load(block).shape[0] == 2
 
 
 # ---- 9. records are reused unless --overwrite ----------------------------------------------
@@ -490,8 +502,9 @@ def test_existing_record_is_reused_unless_overwrite(beir_dir: Path, tmp_path: Pa
 
 
 def test_prefetch_never_hands_one_shard_the_text_of_another(beir60: Path) -> None:
-    """A prefetch left unused (its shard turned out cached) must not be taken for the next
-    shard: each shard gets exactly its own rows, longest first."""
+    """A prefetch left unused (its shard turned out cached), or started for other rows of
+    the shard (a block failed to verify meanwhile), must not be taken: each shard gets
+    exactly the rows asked for, longest first."""
     from evalkit.retrieval.cache import plan_shards
     from evalkit.retrieval.dense import _Prefetch
 
@@ -499,12 +512,16 @@ def test_prefetch_never_hands_one_shard_the_text_of_another(beir60: Path) -> Non
     lengths = coll.corpus.byte_lengths()
     a, b, c = plan_shards(len(coll.corpus), SHARD)[:3]
     pf = _Prefetch(coll, lengths)
-    pf.start(a)  # then a is found in the cache: never taken
-    pf.start(b)
-    got_b, _ = pf.take(b)
-    pf.start(c)
-    got_a, _ = pf.take(a)  # not what was started: read now
+    pf.start(a, None)  # then a is found in the cache: never taken
+    pf.start(b, None)
+    got_b, _ = pf.take(b, None)
+    pf.start(c, np.array([1, 4, 5]))
+    got_a, _ = pf.take(a, None)  # not what was started: read now
+    pf.start(c, np.array([1, 4, 5]))
+    got_c, order = pf.take(c, np.array([0, 4, 5]))  # other rows: read now
     pf.close()
     for shard, got in ((a, got_a), (b, got_b)):
         want, _ = _Prefetch(coll, lengths).read(shard.start, shard.stop)
         assert got == want
+    texts = [doc_text(d) for d in make_corpus()[0][c.start : c.stop]]
+    assert got_c == [[texts[0], texts[4], texts[5]][i] for i in order]

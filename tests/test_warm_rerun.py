@@ -22,6 +22,7 @@ from test_scale import SHARD, make_corpus
 from test_transformer_encoder import save_tiny_bert
 
 import evalkit
+from evalkit.data import doc_text
 from evalkit.models import registry
 from evalkit.models.transformer import TransformerEncoder
 from evalkit.retrieval import cache as cache_mod
@@ -76,7 +77,7 @@ def same_results(a: evalkit.ResultRecord, b: evalkit.ResultRecord) -> None:
 
 
 def query_files(tmp_path: Path) -> list[Path]:
-    return sorted((tmp_path / "cache").glob("*/queries-*.npy"))
+    return sorted((tmp_path / "cache").rglob("queries-*.npy"))
 
 
 def test_editing_a_query_text_misses_the_query_cache(
@@ -174,7 +175,7 @@ def test_a_query_edit_loads_the_model_and_a_damaged_shard_loads_it_too(
     monkeypatch.setattr(registry, "_construct", counted)
     run(tiny, corpus, tmp_path)
     assert loads == []
-    [shard] = sorted((tmp_path / "cache").glob("*/shard-000000000010-*.npy"))
+    shard = scale.block_holding(tmp_path / "cache", doc_text(make_corpus()[0][10]))
     data = bytearray(shard.read_bytes())
     data[-2] ^= 0x10
     shard.write_bytes(bytes(data))

@@ -1,27 +1,28 @@
-"""The shard cache: corpus embeddings stored shard by shard, each trusted only when verified.
+"""The embedding cache: document vectors addressed by the content of the text each was made
+from, so that a corpus cut into other shards, read under another name, or sharing documents
+with another reuses every vector it can.
 
-Layout: ``<root>/<key>/shard-<start>-<stop>.npy`` (``<key>-float16/`` for float16 shards) with
-``shard-<start>-<stop>.json`` beside it (its manifest: shard index, rows, width, dtype, the
-cache key and the settings it hashes, SHA-256 of the shard's document ids, of its document
-texts and of the ``.npy`` bytes). The ``.npy`` is written to a temporary file (hashed as it
-is written, never read back), fsynced and renamed, and the manifest is published after it, so
-a process killed at any instant (``kill -9`` included) leaves either a complete, verifiable
-shard or none: a resumed run loses at most the shards that were in flight.
+Layout: ``<root>/v2/<key>/`` (``<key>-float16/`` for float16 vectors) holds blocks
+(:class:`VectorStore`): ``block-<name>.npy`` (vectors), ``block-<name>.hashes.npy`` (the
+16-byte SHA-256 prefix of each vector's exact document string, row for row) and
+``block-<name>.json`` (the manifest: key, settings, dtype, rows, width, SHA-256 and size of
+both files). ``key`` (:func:`cache_key`) covers everything about the encoder that changes a
+vector (model id and commit or a content fingerprint of a local folder, kind, dtype, pooling,
+normalisation, prefixes, document token limit, evalkit's encoder code version, library
+versions, attention backend) and nothing about the corpus: no name, size, order, ids or
+shard plan. What text a vector belongs to is its address, checked against the text a run
+would encode, so no other corpus fact needs to be in the key.
 
-A shard is used only when its manifest names this cache key, this shard's ids and the exact
-strings this run would encode, and its bytes hash as stated: a shard copied from another
-model of the same width, a cache copied from a corpus with the same ids but other texts, a
-truncated or altered file, a reordered corpus or NaN/inf all fail and are encoded again.
+Files are written to temp files (hashed as written, never read back), fsynced and renamed,
+and the manifest is published last, so a process killed at any instant (``kill -9``
+included) leaves whole, verifiable blocks or none. A block is used only when its manifest
+names this key and dtype and its bytes hash as stated; a block copied from another model's
+folder, a truncated or altered file or NaN/inf is removed and its texts are encoded again.
 
-``key`` (:func:`cache_key`) covers everything that changes the vectors: the model (id and
-commit, or a content fingerprint of a local folder; kind, dtype, pooling, normalisation,
-prefixes, document token limit), evalkit's encoder code version, the library versions
-(tokenizers included) and attention backend, how titles are joined and which corpus it is.
-Shard membership is by corpus position, so runs with the same ``--shard-size`` and
-``--shard-tokens`` (any number of processes) share shards.
+The caches of layout v1 (``<root>/<key>/shard-*``) are left where they are and never read.
 
-Beside the shards, :class:`QueryCache` keeps a collection's query vectors (``queries-*.npy``,
-keyed by this key, the query token limit and the SHA-256 of the exact query strings) and
+Beside the blocks, :class:`QueryCache` keeps query vectors (``queries-*.npy``, keyed by the
+encoder key, the query token limit and the SHA-256 of the exact query strings) and
 :class:`ModelProfiles` (``<root>/model-<key>.json``) what a loaded encoder said about itself,
 so that a run whose vectors are all cached and verify never loads the model.
 """
@@ -34,6 +35,7 @@ import json
 import os
 import shutil
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,15 +58,6 @@ def default_cache_dir() -> Path:
 def cache_key(parts: dict[str, Any]) -> str:
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
-
-
-def ids_digest(ids: list[str]) -> str:
-    """SHA-256 of a shard's document ids in order: a reordered corpus never reuses vectors."""
-    h = hashlib.sha256()
-    for i in ids:
-        h.update(i.encode("utf-8"))
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 class TextsDigest:
@@ -175,126 +168,214 @@ def plan_shards(n_docs: int, shard_size: int) -> list[Shard]:
     ]
 
 
-class ShardCache:
-    """Verified shards of one (model settings, corpus) under ``root/key``."""
+LAYOUT = "v2"
+"""The cache layout's folder under the cache root. ``v1`` caches (``<root>/<key>/shard-*``,
+bound to one corpus and one shard plan) sit beside it, ignored: never read, never misread."""
+
+HASH_BYTES = 16
+"""Bytes of SHA-256 kept per document text: 128 bits, 16 bytes a document in the index."""
+
+
+def text_hashes(texts: list[str]) -> np.ndarray:
+    """The address of each text's vector: the first :data:`HASH_BYTES` bytes of the SHA-256
+    of its exact UTF-8 bytes (lone surrogates kept), as a ``(len(texts), 16)`` uint8 array.
+    Two strings share an address only if they are the same string."""
+    sha = hashlib.sha256
+    blob = b"".join([sha(t.encode("utf-8", "surrogatepass")).digest()[:HASH_BYTES] for t in texts])
+    return np.frombuffer(blob, dtype=np.uint8).reshape(len(texts), HASH_BYTES)
+
+
+def _hash_words(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A ``(n, 16)`` hash array as two uint64 words (high, low), for sorting and search."""
+    words = np.ascontiguousarray(hashes).view(">u8").reshape(-1, 2)
+    return words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64)
+
+
+class StoreIndex:
+    """Text hash -> (block, row) over every block published under one key, built from the
+    blocks' hash files (16 bytes a vector, not JSON per document): two sorted uint64 arrays
+    and two int32 arrays, 24 bytes a stored vector; a lookup of n hashes is a binary search."""
+
+    def __init__(self, names: list[str], hashes: list[np.ndarray]) -> None:
+        self.names = names
+        rows = [len(h) for h in hashes]
+        block = np.repeat(np.arange(len(names), dtype=np.int32), rows)
+        row = np.concatenate([np.arange(r, dtype=np.int32) for r in rows] or [np.empty(0, "i4")])
+        flat = np.concatenate(hashes) if hashes else np.empty((0, HASH_BYTES), np.uint8)
+        hi, lo = _hash_words(flat)
+        order = np.argsort(hi, kind="stable")
+        self.hi, self.lo = hi[order], lo[order]
+        self.block, self.row = block[order], row[order]
+
+    def __len__(self) -> int:
+        return len(self.hi)
+
+    def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(block, row)`` of each hash, ``-1`` where no block holds it."""
+        n = len(hashes)
+        block = np.full(n, -1, np.int32)
+        row = np.full(n, -1, np.int32)
+        if not n or not len(self.hi):
+            return block, row
+        qhi, qlo = _hash_words(hashes)
+        pos = np.searchsorted(self.hi, qhi)
+        at = np.minimum(pos, len(self.hi) - 1)
+        same_hi = (pos < len(self.hi)) & (self.hi[at] == qhi)
+        hit = same_hi & (self.lo[at] == qlo)
+        # Hashes sharing their first 8 bytes (about 1 in 2**64 pairs): look further along.
+        for j in np.flatnonzero(same_hi & ~hit):
+            p = int(pos[j]) + 1
+            while p < len(self.hi) and self.hi[p] == qhi[j]:
+                if self.lo[p] == qlo[j]:
+                    at[j], hit[j] = p, True
+                    break
+                p += 1
+        block[hit], row[hit] = self.block[at[hit]], self.row[at[hit]]
+        return block, row
+
+
+class VectorStore:
+    """Document vectors of one encoder setting, addressed by the content of the text each was
+    made from: ``<root>/v2/<key>/`` (``<key>-float16/`` for float16), where ``key`` covers the
+    model and encoding settings and nothing about the corpus (no name, size, order or shard
+    plan). Vectors are kept in blocks, one per shard that had texts not stored yet:
+
+    - ``block-<name>.npy``: the vectors, ``(rows, width)`` in the cache dtype;
+    - ``block-<name>.hashes.npy``: the :func:`text_hashes` of the texts, row for row;
+    - ``block-<name>.json``: the manifest (key, settings, dtype, rows, width, SHA-256 and size
+      of both files), published last.
+
+    ``name`` is a hash of both files' SHA-256, so two processes that encode the same texts to
+    the same bytes write the same files, and others never overwrite a block. Files are
+    written to temp files (hashed as written, never read back), fsynced and renamed, then the
+    manifest: a kill at any instant leaves whole blocks or none. A block is used only when its
+    manifest names this key and dtype and both files hash as stated (its hashes when the
+    index is built, its vectors each time they are read); anything else is removed, and its
+    texts are encoded again."""
 
     def __init__(self, root: str | Path | None, key: str, dtype: str = "float32") -> None:
         if dtype not in CACHE_DTYPES:
             raise EvalkitError(f"--cache-dtype {dtype!r}: expected float32 or float16")
         self.root = Path(root) if root else default_cache_dir()
         self.key = key
-        # float16 shards live beside the float32 ones: a run of one dtype would otherwise find
-        # the other's shards, fail their dtype check and overwrite them, so runs alternating
-        # --cache-dtype re-encoded the whole corpus every time.
-        self.dir = self.root / (key if dtype == "float32" else f"{key}-{dtype}")
+        # float16 blocks live beside the float32 ones: runs alternating --cache-dtype would
+        # otherwise refuse and overwrite each other's vectors.
+        self.dir = store_dir(self.root, key if dtype == "float32" else f"{key}-{dtype}")
         self.dtype = dtype
 
     # ---- reading -----------------------------------------------------------------------
 
-    def load(
-        self,
-        shard: Shard,
-        ids_sha256: str,
-        width: int | None = None,
-        *,
-        texts_sha256: str,
-    ) -> np.ndarray | None:
-        """The shard's embeddings if its manifest verifies (this cache key, these ids, these
-        texts, these bytes), else ``None`` (and the bad files are removed so the shard is
-        encoded again). The file is read once into one buffer, hashed there and viewed as
-        the array: no second or third copy."""
-        npy, man = self._paths(shard)
-        if not man.is_file() or not npy.is_file():
-            return None
+    def index(self) -> StoreIndex:
+        """The index of every block whose manifest and hash file verify (others removed)."""
+        names, hashes = [], []
+        for man in sorted(self.dir.glob("block-*.json")) if self.dir.is_dir() else []:
+            name = man.name[len("block-") : -len(".json")]
+            meta = self._manifest(name)
+            h = None
+            if meta is not None:
+                data = _read_verified(self._path(name, ".hashes.npy"), meta, "hashes_")
+                try:
+                    h = None if data is None else _parse_npy(data)
+                except ValueError:
+                    h = None
+                if h is not None and (h.dtype != np.uint8 or h.shape != (meta["rows"], 16)):
+                    h = None
+            if h is None:
+                self.discard(name)
+                continue
+            names.append(name)
+            hashes.append(h)
+        return StoreIndex(names, hashes)
+
+    def load(self, name: str, width: int | None = None) -> np.ndarray | None:
+        """The vectors of block ``name`` if its manifest and bytes verify (and the width is
+        ``width``), else ``None`` (and the block is removed, so its texts are encoded again).
+        The file is read once into one buffer, hashed there and viewed as the array."""
+        meta = self._manifest(name)
         arr = None
-        try:
-            meta = json.loads(man.read_text(encoding="utf-8"))
-            ok = (
-                isinstance(meta, dict)
-                and meta.get("key") == self.key
-                and meta.get("start") == shard.start
-                and meta.get("stop") == shard.stop
-                and meta.get("dtype") == self.dtype
-                and meta.get("ids_sha256") == ids_sha256
-                and meta.get("texts_sha256") == texts_sha256
-                and (width is None or meta.get("width") == width)
-            )
-            if ok:
-                with open(npy, "rb") as f:
-                    size = os.fstat(f.fileno()).st_size
-                    if size == meta.get("bytes"):
-                        data = bytearray(size)
-                        ok = f.readinto(data) == size
-                    else:
-                        ok = False
-            if ok and hashlib.sha256(data).hexdigest() == meta.get("sha256"):
-                arr = _parse_npy(data)
-        except (OSError, ValueError, json.JSONDecodeError):
-            arr = None
-        if (
-            arr is None
-            or arr.shape != (shard.rows, meta.get("width"))
-            or str(arr.dtype) != self.dtype
-            or not np.isfinite(arr).all()
-        ):
-            self.discard(shard)
-            return None
+        if meta is not None and (width is None or meta["width"] == width):
+            data = _read_verified(self._path(name, ".npy"), meta, "")
+            try:
+                arr = None if data is None else _parse_npy(data)
+            except ValueError:
+                arr = None
+            if arr is not None and (
+                arr.shape != (meta["rows"], meta["width"])
+                or str(arr.dtype) != self.dtype
+                or not np.isfinite(arr).all()
+            ):
+                arr = None
+        if arr is None:
+            self.discard(name)
         return arr
 
-    def has(self, shard: Shard) -> bool:
-        """A manifest is present (cheap; :meth:`load` still verifies)."""
-        return self._paths(shard)[1].is_file()
+    def _manifest(self, name: str) -> dict[str, Any] | None:
+        try:
+            meta = json.loads(self._path(name, ".json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        ok = (
+            isinstance(meta, dict)
+            and meta.get("layout") == LAYOUT
+            and meta.get("key") == self.key
+            and meta.get("dtype") == self.dtype
+            and meta.get("name") == name
+            and isinstance(meta.get("rows"), int)
+            and isinstance(meta.get("width"), int)
+        )
+        return meta if ok else None
 
-    def discard(self, shard: Shard) -> None:
-        for p in self._paths(shard):
-            p.unlink(missing_ok=True)
+    def discard(self, name: str) -> None:
+        for suffix in (".json", ".npy", ".hashes.npy"):  # the manifest first: never half-used
+            self._path(name, suffix).unlink(missing_ok=True)
 
     # ---- writing -----------------------------------------------------------------------
 
-    def store(
-        self,
-        shard: Shard,
-        ids_sha256: str,
-        emb: np.ndarray,
-        meta: dict[str, Any],
-        *,
-        texts_sha256: str,
-    ) -> None:
-        """Publish a shard atomically: data first (temp + fsync + rename), then its manifest.
-        The bytes are hashed as they are written, so the file is never read back."""
-        npy, man = self._paths(shard)
+    def store(self, hashes: np.ndarray, emb: np.ndarray, meta: dict[str, Any]) -> str:
+        """Publish a block of ``emb`` (rows in the order of ``hashes``) atomically: both
+        files first (temp + fsync + rename), then the manifest. Bytes are hashed as they are
+        written, so no file is read back. Returns the block's name."""
         arr = np.ascontiguousarray(emb, dtype=self.dtype)
+        keys = np.ascontiguousarray(hashes, dtype=np.uint8)
+        if keys.shape != (len(arr), HASH_BYTES):
+            raise ValueError("one 16-byte text hash per vector")
+        tag = f"{_host()}.{os.getpid()}.tmp"
+        tmp_v = self.dir / f".block-new-{threading.get_ident()}.npy.{tag}"
+        tmp_h = self.dir / f".block-new-{threading.get_ident()}.hashes.npy.{tag}"
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._write_meta(meta)
-            tmp = npy.with_name(f".{npy.name}.{_host()}.{os.getpid()}.tmp")
             try:
-                digest, size = _write_npy(tmp, arr)
-                faults.point("shard-temp")  # killed here: a whole temp file, never published
-                os.replace(tmp, npy)
+                digest, size = _write_npy(tmp_v, arr)
+                h_digest, h_size = _write_npy(tmp_h, keys)
+                faults.point("shard-temp")  # killed here: whole temp files, never published
+                name = hashlib.sha256(f"{digest}/{h_digest}".encode()).hexdigest()[:32]
+                os.replace(tmp_h, self._path(name, ".hashes.npy"))
+                os.replace(tmp_v, self._path(name, ".npy"))
             finally:
-                tmp.unlink(missing_ok=True)
+                tmp_v.unlink(missing_ok=True)
+                tmp_h.unlink(missing_ok=True)
             manifest = {
-                "index": shard.index,
-                "start": shard.start,
-                "stop": shard.stop,
-                "rows": shard.rows,
-                "width": int(arr.shape[1]),
-                "dtype": self.dtype,
+                "layout": LAYOUT,
+                "name": name,
                 "key": self.key,
                 "settings": meta,
-                "ids_sha256": ids_sha256,
-                "texts_sha256": texts_sha256,
+                "dtype": self.dtype,
+                "rows": int(arr.shape[0]),
+                "width": int(arr.shape[1]),
                 "sha256": digest,
                 "bytes": size,
+                "hashes_sha256": h_digest,
+                "hashes_bytes": h_size,
             }
-            _atomic_text(man, json.dumps(manifest, indent=1, default=str))
+            _atomic_text(self._path(name, ".json"), json.dumps(manifest, indent=1, default=str))
         except OSError as e:
             why = e.strerror or f"disk full? {e}"  # numpy's short write has no errno
             raise EvalkitError(
                 f"{self.dir}: cannot write the embedding cache ({why}); free some "
                 "space, or use --cache-dir elsewhere, --cache-dtype float16 or --no-cache"
             ) from None
+        return name
 
     def _write_meta(self, meta: dict[str, Any]) -> None:
         p = self.dir / "meta.json"
@@ -304,8 +385,8 @@ class ShardCache:
     # ---- housekeeping ------------------------------------------------------------------
 
     def ensure_space(self, n_rows: int, width: int) -> None:
-        """Refuse before encoding when the shards still to write cannot fit on the disk."""
-        need = n_rows * width * np.dtype(self.dtype).itemsize
+        """Refuse before encoding when the vectors still to write cannot fit on the disk."""
+        need = n_rows * (width * np.dtype(self.dtype).itemsize + HASH_BYTES)
         probe = self.dir if self.dir.exists() else self.root
         while not probe.exists():
             probe = probe.parent
@@ -334,10 +415,31 @@ class ShardCache:
     def size_bytes(self) -> int:
         if not self.dir.is_dir():
             return 0
-        return sum(p.stat().st_size for p in self.dir.glob("shard-*.npy"))
+        return sum(p.stat().st_size for p in self.dir.glob("block-*.npy"))
 
-    def _paths(self, shard: Shard) -> tuple[Path, Path]:
-        return self.dir / f"{shard.name}.npy", self.dir / f"{shard.name}.json"
+    def _path(self, name: str, suffix: str) -> Path:
+        return self.dir / f"block-{name}{suffix}"
+
+
+def store_dir(root: Path, key: str) -> Path:
+    """The folder of one key's vectors (and query vectors) in the current layout."""
+    return root / LAYOUT / key
+
+
+def _read_verified(path: Path, meta: dict[str, Any], prefix: str) -> bytearray | None:
+    """The bytes of ``path`` if their size and SHA-256 are ``meta[prefix + "bytes"]`` and
+    ``meta[prefix + "sha256"]``, read once into one buffer; else ``None``."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size != meta.get(prefix + "bytes"):
+                return None
+            data = bytearray(size)
+            if f.readinto(data) != size:
+                return None
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == meta.get(prefix + "sha256") else None
 
 
 def _atomic_text(path: Path, text: str) -> None:
@@ -373,10 +475,11 @@ def queries_digest(texts: list[str]) -> str:
 
 
 class QueryCache:
-    """The query embeddings of one (model settings, corpus) beside its shards, bound to the
-    exact query strings and the query token limit like a shard is to its texts.
+    """The query embeddings of one encoder setting beside its document vectors, bound to the
+    exact query strings and the query token limit (not to the collection's name: the same
+    queries under another name reuse them).
 
-    ``<root>/<shard key>/queries-<key>.npy`` with ``queries-<key>.json`` (its manifest: the
+    ``<root>/v2/<encoder key>/queries-<key>.npy`` with ``queries-<key>.json`` (its manifest: the
     shard key, the query token limit, the SHA-256 of the query strings, rows, width and the
     SHA-256 of the ``.npy`` bytes), where ``key`` hashes those three. Query vectors are kept
     in float32 whatever ``--cache-dtype`` says (they are few, and a float16 copy would change
@@ -402,7 +505,7 @@ class QueryCache:
                 "queries_sha256": self.texts_sha256,
             }
         )
-        self.dir = self.root / shard_key
+        self.dir = store_dir(self.root, shard_key)  # beside the document vectors of the key
         self.npy = self.dir / f"queries-{self.key}.npy"
         self.man = self.dir / f"queries-{self.key}.json"
 

@@ -29,7 +29,14 @@ from evalkit.models.base import (
     local_model_fingerprint,
 )
 from evalkit.retrieval import distributed
-from evalkit.retrieval.cache import QueryCache, ShardCache, TextsDigest, cache_key, ids_digest
+from evalkit.retrieval.cache import (
+    HASH_BYTES,
+    QueryCache,
+    StoreIndex,
+    VectorStore,
+    cache_key,
+    text_hashes,
+)
 from evalkit.retrieval.progress import Advance, Progress, Stats
 from evalkit.retrieval.search import Backend, TopK, cut_dim, score_block
 from evalkit.retrieval.shards import (
@@ -245,25 +252,21 @@ def _package_versions() -> dict[str, str | None]:
 
 
 def cache_parts(encoder: Any, coll: Collection, lengths: Lengths) -> dict[str, Any] | None:
-    """Everything that changes a document's vector, and nothing else: the model identity
-    and encoding settings, library versions, and which corpus (Hub id, commit and config, or
-    the name of a local one). A local corpus's file fingerprint is left out: it also covers
-    queries, qrels and, for a repository copy, every other language, none of which changes a
-    vector; each shard's manifest binds it to the exact texts it encoded instead."""
+    """Everything about the encoder that changes a document's vector, and nothing about the
+    corpus: the model identity and encoding settings and library versions. Vectors are
+    addressed by the exact string encoded (title joined, :func:`~evalkit.retrieval.cache.
+    text_hashes`), so the corpus's name, size, order, ids and shard plan are not in the key:
+    another ``--shard-size``, the same files under another name, or a corpus sharing
+    documents with another, reuse what was encoded."""
     src = coll.source
     if not (src.get("fingerprint") or (src.get("id") and src.get("revision"))):
-        return None  # an in-memory collection has no identity to key on
+        return None  # an in-memory collection: not cached, as before
     return {
         "code": ENCODE_CODE_VERSION,
         "packages": _package_versions(),
         "attn": getattr(encoder, "attn_implementation", None),
         "model": model_identity(encoder),
         "max_doc_length": lengths.doc,
-        "title_join": coll.title_join,
-        "corpus": {k: v for k, v in src.items() if k not in ("path", "fingerprint")},
-        "name": coll.name,
-        "language": coll.language,
-        "n": len(coll.corpus),
     }
 
 
@@ -338,11 +341,14 @@ class DenseRetriever:
         stats.shards_total = len(shards)
         # Planned cost per document: the ETA weighs work by it (shards run longest first).
         cost = estimated_tokens(lengths, settings.lengths.doc)
-        cache = None
+        store = None
+        prefetch = _Prefetch(coll, lengths, None)
+        plan = None
         if parts is not None:
-            cache = ShardCache(settings.cache_dir, cache_key(parts), settings.cache_dtype)
-            cache.remove_stale_temp()
-            stats.cache_dir = str(cache.dir)
+            store = VectorStore(settings.cache_dir, cache_key(parts), settings.cache_dtype)
+            store.remove_stale_temp()
+            stats.cache_dir = str(store.dir)
+            plan = _ReusePlan(store, prefetch, mine, n_docs=len(coll.corpus))
 
         writer = _ShardWriter()
         t = time.perf_counter()
@@ -351,13 +357,17 @@ class DenseRetriever:
         if dist.is_main:  # once, on rank 0: every rank searches with the same vectors
             texts = [coll.queries[x] for x in qids]
             qcache = None
-            if parts is not None and cache is not None:
-                qcache = QueryCache(
-                    settings.cache_dir, cache_key(parts), settings.lengths.query, texts
-                )
+            if store is not None:
+                qcache = QueryCache(settings.cache_dir, store.key, settings.lengths.query, texts)
                 q = qcache.load()
-                warm = q is not None and all(cache.has(s) for s in shards)
         lazy = isinstance(enc, LazyEncoder)
+        if lazy:
+            # Every rank counts the documents of its shards that no block holds; rank 0
+            # decides for all whether anything is to be encoded.
+            counts = distributed.gather_to_main(
+                dist, "vectors to encode", plan.missing if plan is not None else 1
+            )
+            warm = dist.is_main and q is not None and not any(counts or [1])
         if lazy and not distributed.share(dist, "vectors cached", warm):
             # Something must be encoded: every rank loads now, as a cold run does (rank 0
             # decided for all). A cached shard that then fails to verify loads it too.
@@ -387,11 +397,10 @@ class DenseRetriever:
         ids = coll.corpus.id_array()
         ranks = corpus_tie_ranks(ids)
 
-        # With a cache, every shard's texts are read and hashed (on the prefetch thread) to
-        # verify its manifest; only shards to encode are also ordered and tokenised. How the
-        # encoder takes texts is asked only once something is to be encoded: asking an
-        # encoder that is not loaded would load it.
-        prefetch = _Prefetch(coll, lengths, None, digest=cache is not None)
+        # With a cache, every text of this rank's shards was read and hashed above (its
+        # vector's address); only the texts to encode are read again, ordered and tokenised
+        # (on the prefetch thread). How the encoder takes texts is asked only once something
+        # is to be encoded: asking an encoder that is not loaded would load it.
         how: dict[str, Any] = {}
 
         def encoder_ready() -> None:
@@ -407,11 +416,12 @@ class DenseRetriever:
                 prefetch.tokenize = tokenize
             how["feed"] = None if with_progress else max(256, 8 * (settings.batch_size or 32))
 
-        def needs_text(shard: Any) -> bool:
-            if cache is None or not cache.has(shard):
+        def to_encode(i: int) -> np.ndarray | None:
+            """Rows of ``mine[i]`` (offsets in the shard) to encode; ``None``: all of them."""
+            rows = None if plan is None else plan.encode[i] - mine[i].start
+            if rows is None or len(rows):
                 encoder_ready()
-                return True
-            return False
+            return rows
 
         try:
             planned = float(sum(cost[s.start : s.stop].sum() for s in mine))
@@ -419,49 +429,52 @@ class DenseRetriever:
                 f"encode+search {coll.key}", sum(s.rows for s in mine), planned
             ) as adv:
                 if mine:
-                    prefetch.start(mine[0], encode=needs_text(mine[0]))
+                    prefetch.start(mine[0], to_encode(0))
                 for i, shard in enumerate(mine):
-                    shard_ids = ids.slice(shard.start, shard.rows).to_pylist()
-                    digest = ids_digest(shard_ids)
                     emb = None
-                    texts_sha = ""
-                    if cache is not None:
-                        texts_sha = prefetch.texts_digest(shard)
-                        emb = cache.load(shard, digest, full_dim, texts_sha256=texts_sha)
-                    if emb is None:
-                        encoder_ready()
-                        texts, order = prefetch.take(shard)
+                    if plan is not None:  # the stored vectors (a failed block: replanned)
+                        emb = plan.gather(i, full_dim, writer)
+                    rows = to_encode(i)
+                    fresh = shard.rows if rows is None else len(rows)
+                    if fresh:
+                        texts, order = prefetch.take(shard, rows)
                     if i + 1 < len(mine):  # read the next shard's text meanwhile
-                        prefetch.start(mine[i + 1], encode=needs_text(mine[i + 1]))
-                    if emb is None:
-                        if cache is not None and stats.shards_computed == 0:
-                            cache.ensure_space(sum(s.rows for s in mine[i:]), full_dim)
+                        prefetch.start(mine[i + 1], to_encode(i + 1))
+                    if fresh < shard.rows:
+                        reused = np.ones(shard.rows, bool)
+                        if rows is not None:
+                            reused[rows] = False
+                        work = float(cost[shard.start : shard.stop][reused].sum())
+                        adv(shard.rows - fresh, 0, reused=True, work=work)  # not in the rate
+                    if fresh:
+                        if plan is not None and stats.shards_computed == 0:
+                            plan.ensure_space(i, full_dim)
+                        at = np.arange(shard.rows) if rows is None else rows
                         t = time.perf_counter()
-                        emb = self._encode_shard(
+                        new = self._encode_shard(
                             texts,
                             order,
                             settings,
                             adv,
                             how["feed"],
                             stats,
-                            cost[shard.start :][order],
+                            cost[shard.start + at][order],
                         )
                         stats.encode_s += time.perf_counter() - t
-                        stats.docs_encoded += shard.rows
-                        check_finite(emb, "document", shard_ids, name)
+                        stats.docs_encoded += fresh
+                        check_finite(new, "document", ids.take(shard.start + at).to_pylist(), name)
                         faults.point("shard-encoded")
-                        if cache is not None:
+                        if plan is None:
+                            emb = new
+                        else:
                             # Scored as stored (float16 rounds), as a warm run will read it;
                             # written and hashed on the writer thread while the next encodes.
-                            emb = np.ascontiguousarray(emb, dtype=settings.cache_dtype)
-                            writer.submit(
-                                cache.store, shard, digest, emb, parts, texts_sha256=texts_sha
-                            )
+                            new = np.ascontiguousarray(new, dtype=settings.cache_dtype)
+                            plan.fill_new(i, emb, new)
+                            writer.submit(plan.publish, i, new, parts)
                         stats.shards_computed += 1
                     else:
                         stats.shards_reused += 1
-                        work = float(cost[shard.start : shard.stop].sum())
-                        adv(shard.rows, 0, reused=True, work=work)  # not in the rate
                     t = time.perf_counter()
                     for d in settings.dims:
                         score_block(  # cut_dim makes the one float32 copy scored
@@ -505,8 +518,8 @@ class DenseRetriever:
                 qid: dict(zip(ids.take(positions[row]).to_pylist(), scores[row].tolist()))
                 for row, qid in enumerate(qids)
             }
-        if cache is not None:
-            stats.cache_bytes = cache.size_bytes()
+        if store is not None:
+            stats.cache_bytes = store.size_bytes()
         return RetrievalResult(runs, full_dim, stats, self.describe(coll, settings))
 
     def describe(self, coll: Collection, settings: RetrievalSettings) -> dict[str, Any]:
@@ -618,25 +631,21 @@ class _ShardWriter:
 
 class _Prefetch:
     """Reads (and joins) the next shard's texts on a thread while the current one encodes:
-    Arrow reads release the GIL, so the device is not left waiting on the disk. With
-    ``digest``, it also hashes the texts (:func:`~evalkit.retrieval.cache.texts_digest`),
-    which a cached shard's manifest must match."""
+    Arrow reads release the GIL, so the device is not left waiting on the disk. Only the
+    rows to encode are kept (a shard whose other vectors are cached)."""
 
     def __init__(
         self,
         coll: Collection,
         byte_lengths: np.ndarray,
         tokenize: Callable[[list[str]], Any] | None = None,
-        *,
-        digest: bool = False,
     ) -> None:
         self.coll = coll
         self.lengths = byte_lengths
         self.tokenize = tokenize
-        self.digest = digest
         self._thread: threading.Thread | None = None
-        self._shard: tuple[int, int] | None = None
-        self._out: tuple[str | None, Any] | BaseException | None = None
+        self._key: tuple[int, int, bytes | None] | None = None
+        self._out: Any = None
 
     def _texts(self, start: int, stop: int) -> list[str]:
         """The document strings of rows ``start..stop`` in corpus order, as encoded."""
@@ -648,87 +657,202 @@ class _Prefetch:
             for t, x in zip(cols["title"], cols["text"])
         ]
 
-    def read(self, start: int, stop: int) -> tuple[Any, np.ndarray]:
-        """Texts of rows ``start..stop``, longest first, and that order; or, when the encoder
-        tokenises separately, their token ids in corpus order (``encode_tokenized`` sorts by
-        token length itself) as flat int32 arrays."""
-        return self._read(start, stop, True)[1]
+    def _slices(self, start: int, stop: int) -> list[tuple[int, int]]:
+        """Row ranges (offsets from ``start``) of at most :data:`TOKENIZE_SLICE_BYTES` text."""
+        return cut_ranges(self.lengths[start:stop], TOKENIZE_SLICE_BYTES, 4096)
 
-    def _read(self, start: int, stop: int, encode: bool) -> tuple[str | None, Any]:
-        """One pass over the shard's texts: their digest (with ``digest``) and, with
-        ``encode``, what :meth:`read` returns. Fast tokenizers release the GIL, so this
-        overlaps the device work of the shard before. Texts are read, hashed and tokenised a
-        slice of at most :data:`TOKENIZE_SLICE_BYTES` at a time: neither the shard's texts nor
-        a Python list of its ids is held whole (MLDR: ~3.3e8 tokens a 100k shard); only an
-        encoder without a separate tokenizer takes the shard's strings whole."""
-        hasher = TextsDigest() if self.digest else None
-        out: Any = None
-        if encode and self.tokenize is None:
+    def hashes(self, shard: Any) -> np.ndarray:
+        """:func:`~evalkit.retrieval.cache.text_hashes` of the shard's texts, read a slice at
+        a time (one MLDR shard is gigabytes of text)."""
+        out = np.empty((shard.rows, HASH_BYTES), np.uint8)
+        for a, b in self._slices(shard.start, shard.stop):
+            out[a:b] = text_hashes(self._texts(shard.start + a, shard.start + b))
+        return out
+
+    def read(self, start: int, stop: int, rows: np.ndarray | None = None) -> tuple[Any, np.ndarray]:
+        """Texts of rows ``start..stop`` (only ``rows``, offsets from ``start``, when given),
+        longest first, and that order; or, when the encoder tokenises separately, their token
+        ids in that row order (``encode_tokenized`` sorts by token length itself) as flat
+        int32 arrays. Texts are read and tokenised a slice of at most
+        :data:`TOKENIZE_SLICE_BYTES` at a time: neither the shard's texts nor a Python list
+        of its ids is held whole; only an encoder without a separate tokenizer takes the
+        strings whole."""
+        if self.tokenize is None:
             texts = self._texts(start, stop)
-            if hasher is not None:
-                hasher.update(texts)
-            order = np.argsort(-self.lengths[start:stop], kind="stable")
-            out = ([texts[i] for i in order], order)
-        elif encode or hasher is not None:
-            parts = []
-            for a, b in cut_ranges(self.lengths[start:stop], TOKENIZE_SLICE_BYTES, 4096):
-                texts = self._texts(start + a, start + b)
-                if hasher is not None:
-                    hasher.update(texts)
-                if encode:
-                    parts.append(as_token_ids(self.tokenize(texts)))
-            if encode:
-                out = (TokenIds.concat(parts), np.arange(stop - start))
-        return (hasher.hexdigest() if hasher is not None else None), out
+            lengths = self.lengths[start:stop]
+            if rows is not None:
+                texts = [texts[j] for j in rows]
+                lengths = lengths[rows]
+            order = np.argsort(-lengths, kind="stable")
+            return [texts[i] for i in order], order
+        parts = []
+        for a, b in self._slices(start, stop):
+            texts = self._texts(start + a, start + b)
+            if rows is not None:
+                texts = [texts[j - a] for j in rows[(rows >= a) & (rows < b)]]
+            if texts:
+                parts.append(as_token_ids(self.tokenize(texts)))
+        n = stop - start if rows is None else len(rows)
+        return TokenIds.concat(parts), np.arange(n)
 
-    def _run(self, start: int, stop: int, encode: bool) -> None:
+    @staticmethod
+    def _key_of(shard: Any, rows: np.ndarray | None) -> tuple[int, int, bytes | None]:
+        return shard.start, shard.stop, None if rows is None else rows.tobytes()
+
+    def _run(self, start: int, stop: int, rows: np.ndarray | None) -> None:
         try:
-            self._out = self._read(start, stop, encode)
+            self._out = self.read(start, stop, rows)
         except BaseException as e:  # handed to the main thread
             self._out = e
 
-    def start(self, shard: Any, encode: bool = True) -> None:
-        """Read ``shard`` on a thread: its digest, and (``encode``) its ordered texts."""
-        self.close()  # a prefetch left unused (its shard was cached meanwhile) is dropped
-        self._shard = (shard.start, shard.stop)
+    def start(self, shard: Any, rows: np.ndarray | None) -> None:
+        """Read ``shard``'s ``rows`` (``None``: all) on a thread; nothing when ``rows`` is
+        empty."""
+        self.close()  # a prefetch left unused is dropped
+        if rows is not None and not len(rows):
+            return
+        self._key = self._key_of(shard, rows)
         self._thread = threading.Thread(
-            target=self._run, args=(shard.start, shard.stop, encode), daemon=True
+            target=self._run, args=(shard.start, shard.stop, rows), daemon=True
         )
         self._thread.start()
 
-    def _done(self, shard: Any) -> tuple[str | None, Any] | None:
-        """The finished prefetch of ``shard``, or ``None`` if none was started for it."""
-        if self._shard != (shard.start, shard.stop):
-            return None
+    def take(self, shard: Any, rows: np.ndarray | None) -> tuple[Any, np.ndarray]:
+        """The prefetched texts of ``shard``'s ``rows``, or read now if none was started for
+        them (the rows changed: a cached block failed to verify)."""
+        if self._key != self._key_of(shard, rows):
+            self.close()
+            return self.read(shard.start, shard.stop, rows)
         if self._thread is not None:
             self._thread.join()
-            self._thread = None
         out = self._out
+        self._thread, self._key, self._out = None, None, None
         if isinstance(out, BaseException):
-            self._shard, self._out = None, None
             raise out
         return out
-
-    def texts_digest(self, shard: Any) -> str:
-        """The digest of ``shard``'s texts (prefetched, or read now)."""
-        out = self._done(shard)
-        if out is None or out[0] is None:
-            self.close()
-            digest = self._read(shard.start, shard.stop, encode=False)[0]
-            self._shard, self._out = (shard.start, shard.stop), (digest, None)
-            return str(digest)
-        return out[0]
-
-    def take(self, shard: Any) -> tuple[Any, np.ndarray]:
-        """The prefetched texts of ``shard``, or read now if none was started for it."""
-        out = self._done(shard)
-        self._shard, self._out = None, None
-        if out is None or out[1] is None:
-            self.close()
-            return self.read(shard.start, shard.stop)
-        return out[1]
 
     def close(self) -> None:
         if self._thread is not None:
             self._thread.join()
-        self._thread, self._shard, self._out = None, None, None
+        self._thread, self._key, self._out = None, None, None
+
+
+class _ReusePlan:
+    """Where each document of this rank's shards gets its vector. Built once from every
+    document's text hash (read and hashed up front: 16 bytes a document) and the store's
+    index: a block stored before (by any run, corpus, name or shard plan), or a block this
+    run writes, one per shard, holding the texts not stored yet, each unique text once, in
+    the shard of its first occurrence (a duplicate text later in the corpus reads it back)."""
+
+    def __init__(
+        self, store: VectorStore, prefetch: _Prefetch, mine: list[Any], n_docs: int
+    ) -> None:
+        self.store = store
+        self.mine = mine
+        index: StoreIndex = store.index()
+        self.names: dict[int, str] = dict(enumerate(index.names))
+        self.n_old = len(index.names)
+        self.hashes = np.zeros((n_docs, HASH_BYTES), np.uint8)
+        self.block = np.full(n_docs, -1, np.int32)
+        self.row = np.full(n_docs, -1, np.int32)
+        for shard in mine:
+            h = prefetch.hashes(shard)
+            self.hashes[shard.start : shard.stop] = h
+            self.block[shard.start : shard.stop], self.row[shard.start : shard.stop] = index.lookup(
+                h
+            )
+        del index
+        self.missing = sum(int((self.block[s.start : s.stop] < 0).sum()) for s in mine)
+        self.encode: list[np.ndarray] = [np.empty(0, np.int64) for _ in mine]
+        self._memo: tuple[int, np.ndarray] | None = None
+        self._replan(0)
+
+    def _replan(self, i: int) -> None:
+        """Assign every document of ``mine[i:]`` that no usable block holds to the new block
+        of the shard where its text first occurs (rows in corpus order)."""
+        if i >= len(self.mine):
+            return
+        unwritten = self.n_old + i  # blocks of shards from i on are not written yet
+
+        def missing(s: Any) -> np.ndarray:
+            b = self.block[s.start : s.stop]
+            return s.start + np.flatnonzero((b < 0) | (b >= unwritten))
+
+        todo = np.concatenate([missing(s) for s in self.mine[i:]])  # only these rows held
+        for o in range(i, len(self.mine)):
+            self.encode[o] = np.empty(0, np.int64)
+        if not len(todo):
+            return
+        keys = np.ascontiguousarray(self.hashes[todo]).view(f"V{HASH_BYTES}").ravel()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        owner = todo[first]  # the first occurrence: ``todo`` ascends
+        starts = np.array([s.start for s in self.mine[i:]])
+        ordinal = np.searchsorted(starts, owner, side="right") - 1 + i
+        by_row = np.argsort(owner, kind="stable")
+        owner_sorted, ord_sorted = owner[by_row], ordinal[by_row]
+        rank = np.empty(len(owner), np.int32)
+        rank[by_row] = np.arange(len(owner)) - np.searchsorted(ord_sorted, ord_sorted)
+        inverse = inverse.ravel()
+        self.block[todo] = self.n_old + ordinal[inverse]
+        self.row[todo] = rank[inverse]
+        cuts = np.flatnonzero(np.diff(ord_sorted)) + 1
+        for at, group in zip([0, *cuts.tolist()], np.split(owner_sorted, cuts)):
+            self.encode[int(ord_sorted[at])] = group
+
+    def _read(self, b: int, width: int, writer: _ShardWriter) -> np.ndarray | None:
+        """Block ``b``'s verified vectors (the last one read is kept: consecutive shards of
+        a smaller plan read it once)."""
+        if self._memo is not None and self._memo[0] == b:
+            return self._memo[1]
+        self._memo = None
+        if b >= self.n_old:
+            writer.finish()  # a block of this run: published before it is read
+        arr = self.store.load(self.names[b], width)
+        if arr is not None:
+            self._memo = (b, arr)
+        return arr
+
+    def gather(self, i: int, width: int, writer: _ShardWriter) -> np.ndarray:
+        """``mine[i]``'s vectors from blocks written before it (the cache dtype); the rows of
+        its own new block are left for :meth:`fill_new`. A block that fails to verify is
+        removed and its texts are planned for encoding again."""
+        shard = self.mine[i]
+        block = self.block[shard.start : shard.stop]
+        row = self.row[shard.start : shard.stop]
+        emb = None
+        for b in np.unique(block[block < self.n_old + i]):
+            arr = self._read(int(b), width, writer)
+            if arr is None:
+                self._memo = None
+                self.block[self.block == b] = -1
+                self._replan(i)
+                return self.gather(i, width, writer)
+            if len(arr) == shard.rows and (block == b).all() and _is_range(row):
+                return arr  # the block this shard made under the same plan: used as read
+            if emb is None:
+                emb = np.empty((shard.rows, width), arr.dtype)
+            at = block == b
+            emb[at] = arr[row[at]]
+        if emb is None:
+            emb = np.empty((shard.rows, width), self.store.dtype)
+        return emb
+
+    def fill_new(self, i: int, emb: np.ndarray, new: np.ndarray) -> None:
+        """Put ``mine[i]``'s freshly encoded vectors (rows of :attr:`encode`) in place."""
+        shard = self.mine[i]
+        block = self.block[shard.start : shard.stop]
+        at = block == self.n_old + i
+        emb[at] = new[self.row[shard.start : shard.stop][at]]
+
+    def publish(self, i: int, new: np.ndarray, parts: dict[str, Any]) -> None:
+        """Store ``mine[i]``'s new block (on the writer thread)."""
+        name = self.store.store(self.hashes[self.encode[i]], new, parts)
+        self.names[self.n_old + i] = name
+
+    def ensure_space(self, i: int, width: int) -> None:
+        self.store.ensure_space(sum(len(e) for e in self.encode[i:]), width)
+
+
+def _is_range(row: np.ndarray) -> bool:
+    """``row`` is ``0, 1, ..., len - 1``."""
+    return bool((row == np.arange(len(row))).all())

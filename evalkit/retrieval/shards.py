@@ -8,8 +8,9 @@ documents *and* at about ``shard_tokens`` tokens, whichever comes first.
 Tokens are estimated from each document's UTF-8 byte length (title and text, which Arrow
 reads from the offsets alone) at :data:`BYTES_PER_TOKEN` bytes a token, capped at the
 document token limit: no tokenising, so every rank of a torchrun job and every resumed run
-computes the same plan from the same corpus and settings, and the shard names (which hold
-start and stop) of the embedding cache match.
+computes the same plan from the same corpus and settings. The embedding cache does not depend
+on the plan: it finds vectors by the text they were made from, so a run with another plan
+reuses them.
 """
 
 from __future__ import annotations
