@@ -1,0 +1,575 @@
+"""The default BM25's analyzers: Lucene's language analyzers, as pyserini picks them, in Python.
+
+A paper's "BM25" row is pyserini's (Anserini's) Lucene BM25 with the Lucene analyzer of the
+collection's language. :func:`get_analyzer` returns the closest pure-Python match of that
+analyzer for a language code; what it cannot match exactly is said in its ``notes`` and lands
+in the result record (``search.analyzer``).
+
+All of them start from :func:`standard_tokenize`, Lucene's StandardTokenizer (Unicode UAX#29
+word boundaries, tokens of letters or digits, at most 255 characters), then apply the filters
+of the Lucene analyzer in Lucene's order:
+
+========  ==============================================================================
+language  pipeline (Lucene's analyzer -> here)
+========  ==============================================================================
+en, *     DefaultEnglishAnalyzer: possessive 's, lower case, Lucene's 33 English stop words,
+          Lucene's Porter stemmer (re-implemented: Snowball's ``porter`` differs from it)
+zh ja ko  CJKAnalyzer: width folding, lower case, CJK bigrams, its stop words. Lucene uses
+          Kuromoji (ja) and Nori (ko): morphological, with dictionaries; bigrams instead
+th        ThaiAnalyzer: dictionary word breaking (PyThaiNLP ``newmm`` for ICU's), lower case
+ar        ArabicAnalyzer: lower case, decimal digits, Arabic normaliser, Arabic light stemmer
+fa        PersianAnalyzer: ZWNJ as space, lower case, digits, Arabic + Persian normalisers
+hi        HindiAnalyzer: lower case, digits, Hindi normaliser, Snowball ``hindi`` (Lucene:
+          its own light stemmer from the same paper)
+bn te     lower case, decimal digits, no stemmer (Lucene: Bengali/Telugu normaliser + stemmer)
+de        GermanAnalyzer: lower case, German normalisation (umlauts, ß), German light stemmer
+es fr it  lower case (+ elision for fr, it), Lucene's light stemmers, ported here
+pt        lower case, Snowball ``portuguese`` (Lucene: Portuguese light stemmer)
+da fi hu  lower case, Snowball stemmer of the language (as Lucene)
+nl no ru
+sv
+tr        apostrophe filter, Turkish lower case, Snowball ``turkish``
+id        lower case, Snowball ``indonesian`` (Lucene: its own stemmer of the same algorithm)
+pl        Snowball ``polish`` (Lucene: Morfologik dictionary lemmas)
+uk        lower case, no stemmer (Lucene: Morfologik dictionary lemmas)
+sw yo     WhitespaceAnalyzer (pyserini's MIRACL indexes): split on white space, nothing else
+ha so
+========  ==============================================================================
+
+Stop words: English (33 words) and CJKAnalyzer's list are Lucene's; other languages' Lucene
+stop lists are not applied (they are not in any package evalkit depends on); a stop word then
+stays a low-idf term. Every analyzer memoises its stemmer over words (a bounded cache):
+tokenisation is the cost of indexing a large corpus.
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import regex
+
+ANALYZER_VERSION = "v1"
+"""Part of every analyzer's name; changes whenever any token could change."""
+
+MAX_TOKEN_LENGTH = 255
+"""StandardTokenizer's default maxTokenLength: longer tokens are cut into pieces this long."""
+
+STEM_CACHE_WORDS = 1 << 18
+"""Words whose stem each analyzer remembers (~40 MB at most): words repeat, stemming is the
+slow step."""
+
+# Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET (DefaultEnglishAnalyzer's default).
+ENGLISH_STOP_WORDS: frozenset[str] = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their "
+    "then there these they this to was will with".split()
+)
+# CJKAnalyzer's stopwords.txt: the English set plus "s", "t", "www", less "an".
+CJK_STOP_WORDS: frozenset[str] = frozenset(
+    "a and are as at be but by for if in into is it no not of on or s such t that the their "
+    "then there these they this to was will with www".split()
+)
+
+# --- StandardTokenizer ------------------------------------------------------------------------
+
+# ASCII text: UAX#29 reduces to runs of [A-Za-z0-9_] joined by ':' '.' "'" between letters
+# (WB6/7) and ',' '.' ';' "'" between digits (WB11/12).
+_ASCII_TOKEN = regex.compile(
+    r"[A-Za-z0-9_]+(?:(?:(?<=[A-Za-z])[:.'](?=[A-Za-z])|(?<=[0-9])[,.;'](?=[0-9]))[A-Za-z0-9_]+)*"
+)
+# A segment is a token when it holds a letter, a digit or an emoji (Lucene's <EMOJI> type).
+_HAS_ALNUM = regex.compile(r"[\p{L}\p{N}\p{Emoji_Presentation}]|\p{Extended_Pictographic}\ufe0f")
+_WORD_BOUNDARY = regex.compile(r"\b", regex.V1 | regex.WORD)
+# Lucene's grammar keeps a run of South-East Asian script letters (Thai, Lao, Khmer, Myanmar)
+# as one token, where UAX#29 without a dictionary would break between every character.
+_SEA = r"\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+_SEA_SPLIT = regex.compile(rf"([{_SEA}]+)")
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\u30fc"  # U+30FC: prolonged sound mark
+_CJK_CHAR = regex.compile(rf"[{_CJK}]")
+
+
+def _cut(token: str) -> list[str]:
+    if len(token) <= MAX_TOKEN_LENGTH:
+        return [token]
+    return [token[i : i + MAX_TOKEN_LENGTH] for i in range(0, len(token), MAX_TOKEN_LENGTH)]
+
+
+def standard_tokenize(text: str) -> list[str]:
+    """Lucene's StandardTokenizer: UAX#29 word segments holding a letter or digit (each Han or
+    hiragana character its own token), runs of South-East Asian letters as one token, pieces
+    of at most :data:`MAX_TOKEN_LENGTH` characters. Case is kept."""
+    if text.isascii():
+        out = [t for t in _ASCII_TOKEN.findall(text) if t.strip("_")]
+    else:
+        out = []
+        for i, part in enumerate(_SEA_SPLIT.split(text)):
+            if i % 2:  # a South-East Asian run
+                out.append(part)
+                continue
+            for seg in _WORD_BOUNDARY.split(part):
+                if seg and _HAS_ALNUM.search(seg):
+                    out.append(seg)
+    if any(len(t) > MAX_TOKEN_LENGTH for t in out):
+        out = [p for t in out for p in _cut(t)]
+    return out
+
+
+# --- filters ----------------------------------------------------------------------------------
+
+# Java's per-character toLowerCase: İ is i (Python adds a combining dot) and Σ is always σ
+# (Python writes ς at the end of a word).
+_LOWER_FIX = str.maketrans({0x130: "i", 0x3A3: "\u03c3"})
+
+
+def lower(token: str) -> str:
+    """LowerCaseFilter: Java's per-character lower case."""
+    if token.isascii():
+        return token.lower()
+    return token.translate(_LOWER_FIX).lower()
+
+
+def strip_possessive(token: str) -> str:
+    """EnglishPossessiveFilter: a trailing 's (ASCII, right or full-width apostrophe) goes."""
+    if len(token) >= 2 and token[-1] in "sS" and token[-2] in "'\u2019\uff07":
+        return token[:-2]
+    return token
+
+
+_DIGITS = {c: str(unicodedata.decimal(chr(c))) for c in range(0x80, 0x110000)
+           if unicodedata.category(chr(c)) == "Nd"}  # fmt: skip
+_DIGIT_TABLE = str.maketrans(_DIGITS)
+
+
+def decimal_digits(token: str) -> str:
+    """DecimalDigitFilter: every Unicode decimal digit as its ASCII digit."""
+    return token if token.isascii() else token.translate(_DIGIT_TABLE)
+
+
+_ARABIC_NORM = str.maketrans(
+    {
+        **{c: None for c in range(0x064B, 0x0653)},  # fathatan .. sukun
+        0x0640: None,  # tatweel
+        0x0622: "\u0627",  # alef with madda above -> alef
+        0x0623: "\u0627",  # alef with hamza above
+        0x0625: "\u0627",  # alef with hamza below
+        0x0649: "\u064a",  # dotless yeh (alef maksura) -> yeh
+        0x0629: "\u0647",  # teh marbuta -> heh
+    }
+)
+_PERSIAN_NORM = str.maketrans(
+    {
+        0x06CC: "\u064a",  # Farsi yeh -> yeh
+        0x06D2: "\u064a",  # yeh barree -> yeh
+        0x06A9: "\u0643",  # keheh -> kaf
+        0x06C0: "\u0647",  # heh with yeh above -> heh
+        0x06C1: "\u0647",  # heh goal -> heh
+        0x0654: None,  # hamza above
+    }
+)
+
+_AR_PREFIXES = ("\u0627\u0644", "\u0648\u0627\u0644", "\u0628\u0627\u0644", "\u0643\u0627\u0644",
+                "\u0641\u0627\u0644", "\u0644\u0644", "\u0648")  # fmt: skip
+_AR_SUFFIXES = ("\u0647\u0627", "\u0627\u0646", "\u0627\u062a", "\u0648\u0646", "\u064a\u0646",
+                "\u064a\u0647", "\u064a\u0629", "\u0647", "\u0629", "\u064a")  # fmt: skip
+
+
+def arabic_stem(word: str) -> str:
+    """Lucene's ArabicStemmer (Larkey et al.'s light8): the first matching prefix, then each
+    suffix in turn, only while at least two letters (three for the conjunction w-) remain."""
+    for p in _AR_PREFIXES:
+        if len(word) >= (4 if len(p) == 1 else len(p) + 2) and word.startswith(p):
+            word = word[len(p) :]
+            break
+    for s in _AR_SUFFIXES:
+        if len(word) >= len(s) + 2 and word.endswith(s):
+            word = word[: -len(s)]
+    return word
+
+
+# --- stemmers ---------------------------------------------------------------------------------
+
+
+def _snowball(algorithm: str, min_len: int = 0) -> Callable[[str], str]:
+    import Stemmer
+
+    stem_word = Stemmer.Stemmer(algorithm, 0).stemWord  # 0: no cache of its own; ours below
+
+    if min_len:
+        return lambda w: w if len(w) <= min_len else stem_word(w)
+    return stem_word
+
+
+@dataclass
+class Analyzer:
+    """One language's analysis chain: ``analyze(text) -> tokens``."""
+
+    name: str
+    language: str
+    lucene: str  # the Lucene analyzer (class) pyserini uses for this language
+    stemmer: str | None  # e.g. "snowball:porter", "lucene-port:GermanLightStemmer"
+    notes: str = ""
+    _chain: Callable[[str], list[str]] = field(repr=False, default=lambda s: s.split())
+
+    def analyze(self, text: str) -> list[str]:
+        return self._chain(text)
+
+    __call__ = analyze
+
+    def describe(self) -> dict[str, Any]:
+        """What a result record stores under ``search.analyzer``."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "language": self.language,
+            "mimics": self.lucene,
+            "stemmer": self.stemmer,
+        }
+        if self.notes:
+            out["differs"] = self.notes
+        return out
+
+
+def _memo(fn: Callable[[str], str]) -> Callable[[str], str]:
+    return functools.lru_cache(maxsize=STEM_CACHE_WORDS)(fn)
+
+
+def _english() -> tuple[Callable[[str], list[str]], str]:
+    from evalkit.models.bm25_stemmers import porter_stem
+
+    stem = _memo(porter_stem)
+    stop = ENGLISH_STOP_WORDS
+
+    def chain(text: str) -> list[str]:
+        out = []
+        for t in standard_tokenize(text):
+            t = lower(strip_possessive(t))
+            if t not in stop:
+                out.append(stem(t))
+        return out
+
+    return chain, "evalkit:PorterStemmer (Lucene's)"
+
+
+def _generic(
+    stemmer: Callable[[str], str] | None,
+    *,
+    pre: Callable[[str], str] | None = None,
+    token_pre: Callable[[str], str] | None = None,
+    token_norm: Callable[[str], str] | None = None,
+    low: Callable[[str], str] = lower,
+    stop: frozenset[str] = frozenset(),
+) -> Callable[[str], list[str]]:
+    """StandardTokenizer -> [token_pre] -> lower -> [token_norm] -> stop -> [stem]."""
+    stem = _memo(stemmer) if stemmer is not None else None
+
+    def chain(text: str) -> list[str]:
+        if pre is not None:
+            text = pre(text)
+        out = []
+        for t in standard_tokenize(text):
+            if token_pre is not None:
+                t = token_pre(t)
+                if not t:
+                    continue
+            t = low(t)
+            if token_norm is not None:
+                t = token_norm(t)
+            if not t or t in stop:
+                continue
+            out.append(stem(t) if stem is not None else t)
+        return out
+
+    return chain
+
+
+def cjk_bigrams(run: str) -> list[str]:
+    """CJKBigramFilter on one run of adjacent CJK characters (a lone one stays a unigram)."""
+    if len(run) == 1:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+_WIDTH = regex.compile(r"[\uff00-\uffef]+")
+_CJK_RUN = regex.compile(rf"[{_CJK}]+")
+
+
+def _cjk_width(text: str) -> str:
+    """CJKWidthFilter: full-width ASCII and half-width katakana folded (as NFKC folds them)."""
+    return _WIDTH.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text)
+
+
+def _cjk_chain(text: str) -> list[str]:
+    if not text.isascii():
+        text = _cjk_width(text)
+    out: list[str] = []
+    run = ""  # CJK characters of adjacent tokens, bigrammed across token boundaries
+    prev_end = -1
+    pos = 0
+    for t in standard_tokenize(text):
+        start = text.find(t, pos)
+        pos = start + len(t)
+        if _CJK_CHAR.match(t) and _CJK_RUN.fullmatch(t):
+            if run and start == prev_end:
+                run += t
+            else:
+                if run:
+                    out.extend(cjk_bigrams(run))
+                run = t
+            prev_end = pos
+            continue
+        if run:
+            out.extend(cjk_bigrams(run))
+            run = ""
+        t = lower(t)
+        if t not in CJK_STOP_WORDS:
+            out.append(t)
+    if run:
+        out.extend(cjk_bigrams(run))
+    return out
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def thai_words(run: str) -> tuple[str, ...]:
+    """A run of Thai characters cut into dictionary words (PyThaiNLP newmm). Cached."""
+    from pythainlp.tokenize import word_tokenize
+
+    return tuple(w for w in word_tokenize(run, engine="newmm", keep_whitespace=False) if w.strip())
+
+
+_THAI_RUN = regex.compile(r"\p{Thai}+")
+
+
+def _thai_chain(text: str) -> list[str]:
+    out: list[str] = []
+    for t in standard_tokenize(text):
+        if _THAI_RUN.fullmatch(t):
+            # ThaiTokenizer keeps a word only when it starts with a letter or digit.
+            out.extend(w for w in thai_words(t) if w[0].isalnum())
+        else:
+            out.append(lower(t))
+    return out
+
+
+# Java's Character.isWhitespace: Unicode space separators except the no-break ones, line and
+# paragraph separators, and the ASCII controls \t \n \v \f \r and FS/GS/RS/US.
+_JAVA_SPACE = regex.compile(
+    r"[\t\n\x0b\f\r\x1c-\x1f\u2028\u2029[\p{Zs}--[\u00a0\u2007\u202f]]]+", regex.V1
+)
+
+
+def _whitespace_chain(text: str) -> list[str]:
+    return [t for t in _JAVA_SPACE.split(text) if t]
+
+
+def _elision(articles: frozenset[str]) -> Callable[[str], str]:
+    """ElisionFilter: ``l'avion`` -> ``avion`` when the part before the apostrophe is an
+    article of the language (compared in lower case)."""
+
+    def strip(token: str) -> str:
+        for i, ch in enumerate(token):
+            if ch in "'\u2019":
+                if token[:i].lower() in articles:
+                    return token[i + 1 :]
+                return token
+        return token
+
+    return strip
+
+
+FRENCH_ELISION = frozenset("l m t qu n s j d c jusqu quoiqu lorsqu puisqu".split())
+ITALIAN_ELISION = frozenset(
+    "c l all dall dell nell sull coll pell gl agl dagl degl negl sugl un m t s v d".split()
+)
+
+
+def _apostrophe(token: str) -> str:
+    """ApostropheFilter (Turkish): everything from the first apostrophe on goes."""
+    for i, ch in enumerate(token):
+        if ch in "'\u2019":
+            return token[:i]
+    return token
+
+
+def _turkish_lower(token: str) -> str:
+    """TurkishLowerCaseFilter: I -> ı, İ -> i (I + combining dot above -> i)."""
+    token = token.replace("I\u0307", "i").replace("İ", "i").replace("I", "ı")
+    return token.lower()
+
+
+_PERSIAN_ZWNJ = str.maketrans({0x200C: " "})
+
+
+def _persian_norm(token: str) -> str:
+    return decimal_digits(token).translate(_ARABIC_NORM).translate(_PERSIAN_NORM)
+
+
+def _arabic_norm(token: str) -> str:
+    return decimal_digits(token).translate(_ARABIC_NORM)
+
+
+# Hindi normaliser (Lucene's HindiNormalizer, its main rules): nukta and ZWJ/ZWNJ removed,
+# candrabindu as anusvara, ... followed by Snowball's Hindi stemmer.
+_HINDI_NORM = str.maketrans(
+    {
+        0x093C: None,  # nukta
+        0x200D: None,
+        0x200C: None,
+        0x0901: "\u0902",  # candrabindu -> anusvara
+        0x0929: "\u0928",  # letters with nukta -> plain
+        0x0931: "\u0930",
+        0x0934: "\u0933",
+        0x0958: "\u0915",
+        0x0959: "\u0916",
+        0x095A: "\u0917",
+        0x095B: "\u091c",
+        0x095C: "\u0921",
+        0x095D: "\u0922",
+        0x095E: "\u092b",
+        0x095F: "\u092f",
+        0x0960: "\u090b",
+        0x0961: "\u090c",
+        0x0962: "\u0908",
+        0x0963: "\u0908",
+        0x0944: "\u0943",
+        0x0911: "\u0906",
+        0x0949: "\u093e",
+        0x0914: "\u0913",
+        0x094C: "\u094b",
+        0x0910: "\u090f",
+        0x0948: "\u0947",
+        0x0906: "\u0905",
+        0x093E: None,
+        0x0908: "\u0907",
+        0x0940: "\u093f",
+        0x090A: "\u0909",
+        0x0942: "\u0941",
+    }
+)
+
+
+def _hindi_norm(token: str) -> str:
+    return decimal_digits(token).translate(_HINDI_NORM)
+
+
+def _indic_norm(token: str) -> str:
+    return decimal_digits(token)
+
+
+def _build(language: str) -> Analyzer:
+    from evalkit.models import bm25_stemmers as ls
+
+    lang = language
+    name = f"lucene-{lang}-{ANALYZER_VERSION}"
+    snow = {
+        "da": "danish", "fi": "finnish", "hu": "hungarian", "nl": "dutch_porter",
+        "no": "norwegian", "ru": "russian", "sv": "swedish",
+    }  # fmt: skip
+    lucene_names = {
+        "da": "DanishAnalyzer", "fi": "FinnishAnalyzer", "hu": "HungarianAnalyzer",
+        "nl": "DutchAnalyzer", "no": "NorwegianAnalyzer", "ru": "RussianAnalyzer",
+        "sv": "SwedishAnalyzer",
+    }  # fmt: skip
+    no_stop = "Lucene's stop words of the language are not applied"
+    if lang in ("zh", "ja", "ko"):
+        full = {"zh": "CJKAnalyzer", "ja": "JapaneseAnalyzer", "ko": "KoreanAnalyzer"}[lang]
+        notes = "" if lang == "zh" else (
+            f"{full} (morphological, with a dictionary) has no pure-Python match: "
+            "CJKAnalyzer's bigrams instead"
+        )  # fmt: skip
+        return Analyzer(name, lang, full, None, notes, _cjk_chain)
+    if lang == "th":
+        return Analyzer(name, lang, "ThaiAnalyzer", None,
+                        "word breaking by PyThaiNLP newmm, not ICU's dictionary; " + no_stop,
+                        _thai_chain)  # fmt: skip
+    if lang in ("sw", "yo", "ha", "so"):
+        return Analyzer(name, lang, "WhitespaceAnalyzer", None, "", _whitespace_chain)
+    if lang in snow:
+        return Analyzer(name, lang, lucene_names[lang], f"snowball:{snow[lang]}", no_stop,
+                        _generic(_snowball(snow[lang])))  # fmt: skip
+    if lang == "tr":
+        return Analyzer(name, lang, "TurkishAnalyzer", "snowball:turkish", no_stop,
+                        _generic(_snowball("turkish"), token_pre=_apostrophe,
+                                 low=_turkish_lower))  # fmt: skip
+    if lang == "ar":
+        return Analyzer(name, lang, "ArabicAnalyzer", "evalkit:ArabicStemmer", no_stop,
+                        _generic(arabic_stem, token_norm=_arabic_norm))  # fmt: skip
+    if lang == "fa":
+        return Analyzer(name, lang, "PersianAnalyzer", None,
+                        no_stop + "; Lucene's Persian stemmer (Lucene >= 9.7) is not applied",
+                        _generic(None, pre=lambda s: s.translate(_PERSIAN_ZWNJ),
+                                 token_norm=_persian_norm))  # fmt: skip
+    if lang == "hi":
+        return Analyzer(name, lang, "HindiAnalyzer", "snowball:hindi",
+                        no_stop + "; Snowball's Hindi stemmer for Lucene's HindiStemmer; "
+                        "Lucene's IndicNormalizer not applied",
+                        _generic(_snowball("hindi"), token_norm=_hindi_norm))  # fmt: skip
+    if lang in ("bn", "te"):
+        full = "BengaliAnalyzer" if lang == "bn" else "TeluguAnalyzer"
+        return Analyzer(name, lang, full, None,
+                        no_stop + f"; Lucene's {full[:-8]} normaliser and stemmer not applied",
+                        _generic(None, token_norm=_indic_norm))  # fmt: skip
+    if lang == "de":
+        return Analyzer(name, lang, "GermanAnalyzer", "evalkit:GermanLightStemmer", no_stop,
+                        _generic(ls.german_light_stem, token_norm=ls.german_normalize))  # fmt: skip
+    if lang == "es":
+        return Analyzer(name, lang, "SpanishAnalyzer", "evalkit:SpanishLightStemmer", no_stop,
+                        _generic(ls.spanish_light_stem))  # fmt: skip
+    if lang == "it":
+        return Analyzer(name, lang, "ItalianAnalyzer", "evalkit:ItalianLightStemmer", no_stop,
+                        _generic(ls.italian_light_stem,
+                                 token_pre=_elision(ITALIAN_ELISION)))  # fmt: skip
+    if lang == "fr":
+        return Analyzer(name, lang, "FrenchAnalyzer", "evalkit:FrenchLightStemmer", no_stop,
+                        _generic(ls.french_light_stem,
+                                 token_pre=_elision(FRENCH_ELISION)))  # fmt: skip
+    if lang == "pt":
+        return Analyzer(name, lang, "PortugueseAnalyzer", "snowball:portuguese",
+                        no_stop + "; Snowball's Portuguese stemmer for Lucene's light one",
+                        _generic(_snowball("portuguese")))  # fmt: skip
+    if lang == "id":
+        return Analyzer(name, lang, "IndonesianAnalyzer", "snowball:indonesian",
+                        no_stop + "; Snowball's Indonesian stemmer (the same algorithm)",
+                        _generic(_snowball("indonesian")))  # fmt: skip
+    if lang == "pl":
+        return Analyzer(name, lang, "MorfologikAnalyzer", "snowball:polish",
+                        "Morfologik's dictionary lemmas replaced by Snowball's Polish stemmer",
+                        _generic(_snowball("polish")))  # fmt: skip
+    if lang == "uk":
+        return Analyzer(name, lang, "UkrainianMorfologikAnalyzer", None,
+                        "Morfologik's dictionary lemmas not applied", _generic(None))  # fmt: skip
+    chain, stemmer = _english()
+    notes = "" if lang == "en" else (
+        f"no Lucene analyzer in Anserini for {lang!r}: its English default, as pyserini's"
+    )  # fmt: skip
+    return Analyzer(f"lucene-en-{ANALYZER_VERSION}", lang, "DefaultEnglishAnalyzer", stemmer,
+                    notes, chain)  # fmt: skip
+
+
+LANGUAGES: tuple[str, ...] = (
+    "ar", "bn", "da", "de", "en", "es", "fa", "fi", "fr", "ha", "hi", "hu", "id", "it", "ja",
+    "ko", "nl", "no", "pl", "pt", "ru", "so", "sv", "sw", "te", "th", "tr", "uk", "yo", "zh",
+)  # fmt: skip
+"""Languages with an analyzer of their own (every other language gets the English one)."""
+
+
+def get_analyzer(language: str | None) -> Analyzer:
+    """A fresh analyzer (with its own stem memo) for ``language`` (None: English)."""
+    lang = (language or "en").lower().split("-")[0].split("_")[0]
+    if lang == "nb" or lang == "nn":
+        lang = "no"
+    return _build(lang)
+
+
+def analyzer_versions() -> dict[str, str]:
+    """What the tokens depend on besides evalkit: Unicode tables, regex, Snowball, PyThaiNLP."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"unicode": unicodedata.unidata_version}
+    for pkg in ("regex", "PyStemmer", "pythainlp", "bm25s"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
