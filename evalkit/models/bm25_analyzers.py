@@ -45,9 +45,11 @@ tokenisation is the cost of indexing a large corpus.
 from __future__ import annotations
 
 import functools
+import json
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import regex
@@ -252,33 +254,36 @@ def _english() -> tuple[Callable[[str], list[str]], str]:
     return chain, "evalkit:PorterStemmer (Lucene's)"
 
 
-def _generic(
-    stemmer: Callable[[str], str] | None,
-    *,
-    pre: Callable[[str], str] | None = None,
-    token_pre: Callable[[str], str] | None = None,
-    token_norm: Callable[[str], str] | None = None,
-    low: Callable[[str], str] = lower,
-    stop: frozenset[str] = frozenset(),
-) -> Callable[[str], list[str]]:
-    """StandardTokenizer -> [token_pre] -> lower -> [token_norm] -> stop -> [stem]."""
-    stem = _memo(stemmer) if stemmer is not None else None
+Step = Callable[[str], str]
+"""One token filter: a token in, its replacement out ("" drops it: a stop word)."""
+
+
+@functools.cache
+def lucene_stop_words(language: str) -> frozenset[str]:
+    """The stop words of Lucene's analyzer for ``language`` (lucene_stopwords.json)."""
+    path = Path(__file__).with_name("lucene_stopwords.json")
+    lists = json.loads(path.read_text(encoding="utf-8"))["lists"]
+    return frozenset(lists.get(language, ()))
+
+
+def _stop(words: frozenset[str]) -> Step:
+    return lambda t: "" if t in words else t
+
+
+def _chain(*steps: Step, pre: Callable[[str], str] | None = None) -> Callable[[str], list[str]]:
+    """StandardTokenizer, then ``steps`` in order on each token (Lucene's filter order)."""
 
     def chain(text: str) -> list[str]:
         if pre is not None:
             text = pre(text)
         out = []
         for t in standard_tokenize(text):
-            if token_pre is not None:
-                t = token_pre(t)
+            for step in steps:
+                t = step(t)
                 if not t:
-                    continue
-            t = low(t)
-            if token_norm is not None:
-                t = token_norm(t)
-            if not t or t in stop:
-                continue
-            out.append(stem(t) if stem is not None else t)
+                    break
+            else:
+                out.append(t)
         return out
 
     return chain
@@ -346,9 +351,9 @@ def _thai_chain(text: str) -> list[str]:
     for t in standard_tokenize(text):
         if _THAI_RUN.fullmatch(t):
             # ThaiTokenizer keeps a word only when it starts with a letter or digit.
-            out.extend(w for w in thai_words(t) if w[0].isalnum())
+            out.extend(decimal_digits(w) for w in thai_words(t) if w[0].isalnum())
         else:
-            out.append(lower(t))
+            out.append(decimal_digits(lower(t)))
     return out
 
 
@@ -457,88 +462,108 @@ def _indic_norm(token: str) -> str:
     return decimal_digits(token)
 
 
+_SNOWBALL = {
+    "da": ("danish", "DanishAnalyzer"),
+    "fi": ("finnish", "FinnishAnalyzer"),
+    "hu": ("hungarian", "HungarianAnalyzer"),
+    "nl": ("dutch_porter", "DutchAnalyzer"),  # Lucene 9's Snowball Dutch is Snowball 3's "porter"
+    "no": ("norwegian", "NorwegianAnalyzer"),
+    "ru": ("russian", "RussianAnalyzer"),
+    "sv": ("swedish", "SwedishAnalyzer"),
+}
+_DUTCH_OVERRIDES = {"fiets": "fiets", "bromfiets": "bromfiets", "ei": "eier", "kind": "kinder"}
+"""DutchAnalyzer's default StemmerOverrideFilter entries (applied before its stemmer)."""
+
+
 def _build(language: str) -> Analyzer:
     from evalkit.models import bm25_stemmers as ls
 
     lang = language
     name = f"lucene-{lang}-{ANALYZER_VERSION}"
-    snow = {
-        "da": "danish", "fi": "finnish", "hu": "hungarian", "nl": "dutch_porter",
-        "no": "norwegian", "ru": "russian", "sv": "swedish",
-    }  # fmt: skip
-    lucene_names = {
-        "da": "DanishAnalyzer", "fi": "FinnishAnalyzer", "hu": "HungarianAnalyzer",
-        "nl": "DutchAnalyzer", "no": "NorwegianAnalyzer", "ru": "RussianAnalyzer",
-        "sv": "SwedishAnalyzer",
-    }  # fmt: skip
-    no_stop = "Lucene's stop words of the language are not applied"
+    stop = _stop(lucene_stop_words(lang))
+
+    def stem(fn: Callable[[str], str]) -> Step:
+        return _memo(fn)
+
     if lang in ("zh", "ja", "ko"):
-        full = {"zh": "CJKAnalyzer", "ja": "JapaneseAnalyzer", "ko": "KoreanAnalyzer"}[lang]
-        notes = "" if lang == "zh" else (
-            f"{full} (morphological, with a dictionary) has no pure-Python match: "
-            "CJKAnalyzer's bigrams instead"
+        # Anserini 1.7.1 maps zh and ko to CJKAnalyzer, ja to JapaneseAnalyzer (Kuromoji).
+        full = "JapaneseAnalyzer" if lang == "ja" else "CJKAnalyzer"
+        notes = "" if lang != "ja" else (
+            "JapaneseAnalyzer (Kuromoji morphology, with a dictionary) has no pure-Python "
+            "match: CJKAnalyzer's bigrams instead"
         )  # fmt: skip
         return Analyzer(name, lang, full, None, notes, _cjk_chain)
     if lang == "th":
+        thai_stop = lucene_stop_words("th")
         return Analyzer(name, lang, "ThaiAnalyzer", None,
-                        "word breaking by PyThaiNLP newmm, not ICU's dictionary; " + no_stop,
-                        _thai_chain)  # fmt: skip
+                        "Thai words broken by PyThaiNLP's newmm dictionary, not ICU's",
+                        lambda text: [t for t in _thai_chain(text) if t not in thai_stop])  # fmt: skip
     if lang in ("sw", "yo", "ha", "so"):
         return Analyzer(name, lang, "WhitespaceAnalyzer", None, "", _whitespace_chain)
-    if lang in snow:
-        return Analyzer(name, lang, lucene_names[lang], f"snowball:{snow[lang]}", no_stop,
-                        _generic(_snowball(snow[lang])))  # fmt: skip
+    if lang in _SNOWBALL:
+        algorithm, full = _SNOWBALL[lang]
+        steps: list[Step] = [lower, stop]
+        if lang == "nl":
+            steps.append(lambda t: _DUTCH_OVERRIDES.get(t, t))
+            snow = _snowball(algorithm)
+            steps.append(stem(lambda t: t if t in _DUTCH_OVERRIDES.values() else snow(t)))
+        else:
+            steps.append(stem(_snowball(algorithm)))
+        return Analyzer(name, lang, full, f"snowball:{algorithm}", "", _chain(*steps))
     if lang == "tr":
-        return Analyzer(name, lang, "TurkishAnalyzer", "snowball:turkish", no_stop,
-                        _generic(_snowball("turkish"), token_pre=_apostrophe,
-                                 low=_turkish_lower))  # fmt: skip
+        return Analyzer(name, lang, "TurkishAnalyzer", "snowball:turkish", "",
+                        _chain(_apostrophe, _turkish_lower, stop,
+                               stem(_snowball("turkish"))))  # fmt: skip
     if lang == "ar":
-        return Analyzer(name, lang, "ArabicAnalyzer", "evalkit:ArabicStemmer", no_stop,
-                        _generic(arabic_stem, token_norm=_arabic_norm))  # fmt: skip
+        return Analyzer(name, lang, "ArabicAnalyzer", "evalkit:ArabicStemmer (Lucene's)", "",
+                        _chain(lower, decimal_digits, stop, _arabic_norm,
+                               stem(arabic_stem)))  # fmt: skip
     if lang == "fa":
         return Analyzer(name, lang, "PersianAnalyzer", None,
-                        no_stop + "; Lucene's Persian stemmer (Lucene >= 9.7) is not applied",
-                        _generic(None, pre=lambda s: s.translate(_PERSIAN_ZWNJ),
-                                 token_norm=_persian_norm))  # fmt: skip
+                        "Lucene's PersianStemFilter is not applied",
+                        _chain(lower, decimal_digits, _arabic_norm, _persian_norm, stop,
+                               pre=lambda s: s.translate(_PERSIAN_ZWNJ)))  # fmt: skip
     if lang == "hi":
         return Analyzer(name, lang, "HindiAnalyzer", "snowball:hindi",
-                        no_stop + "; Snowball's Hindi stemmer for Lucene's HindiStemmer; "
-                        "Lucene's IndicNormalizer not applied",
-                        _generic(_snowball("hindi"), token_norm=_hindi_norm))  # fmt: skip
+                        "Snowball's Hindi stemmer for Lucene's HindiStemmer; Lucene's "
+                        "IndicNormalizer not applied",
+                        _chain(lower, decimal_digits, _hindi_norm, stop,
+                               stem(_snowball("hindi"))))  # fmt: skip
     if lang in ("bn", "te"):
         full = "BengaliAnalyzer" if lang == "bn" else "TeluguAnalyzer"
         return Analyzer(name, lang, full, None,
-                        no_stop + f"; Lucene's {full[:-8]} normaliser and stemmer not applied",
-                        _generic(None, token_norm=_indic_norm))  # fmt: skip
+                        f"Lucene's Indic and {full[:-8]} normalisers and its stemmer not applied",
+                        _chain(lower, decimal_digits, stop))  # fmt: skip
     if lang == "de":
-        return Analyzer(name, lang, "GermanAnalyzer", "evalkit:GermanLightStemmer", no_stop,
-                        _generic(ls.german_light_stem, token_norm=ls.german_normalize))  # fmt: skip
+        return Analyzer(name, lang, "GermanAnalyzer", "evalkit:GermanLightStemmer (Lucene's)",
+                        "", _chain(lower, stop, ls.german_normalize,
+                                   stem(ls.german_light_stem)))  # fmt: skip
     if lang == "es":
-        return Analyzer(name, lang, "SpanishAnalyzer", "evalkit:SpanishLightStemmer", no_stop,
-                        _generic(ls.spanish_light_stem))  # fmt: skip
+        return Analyzer(name, lang, "SpanishAnalyzer", "evalkit:SpanishLightStemmer (Lucene's)",
+                        "", _chain(lower, stop, stem(ls.spanish_light_stem)))  # fmt: skip
     if lang == "it":
-        return Analyzer(name, lang, "ItalianAnalyzer", "evalkit:ItalianLightStemmer", no_stop,
-                        _generic(ls.italian_light_stem,
-                                 token_pre=_elision(ITALIAN_ELISION)))  # fmt: skip
+        return Analyzer(name, lang, "ItalianAnalyzer", "evalkit:ItalianLightStemmer (Lucene's)",
+                        "", _chain(_elision(ITALIAN_ELISION), lower, stop,
+                                   stem(ls.italian_light_stem)))  # fmt: skip
     if lang == "fr":
-        return Analyzer(name, lang, "FrenchAnalyzer", "evalkit:FrenchLightStemmer", no_stop,
-                        _generic(ls.french_light_stem,
-                                 token_pre=_elision(FRENCH_ELISION)))  # fmt: skip
+        return Analyzer(name, lang, "FrenchAnalyzer", "evalkit:FrenchLightStemmer (Lucene's)",
+                        "", _chain(_elision(FRENCH_ELISION), lower, stop,
+                                   stem(ls.french_light_stem)))  # fmt: skip
     if lang == "pt":
         return Analyzer(name, lang, "PortugueseAnalyzer", "snowball:portuguese",
-                        no_stop + "; Snowball's Portuguese stemmer for Lucene's light one",
-                        _generic(_snowball("portuguese")))  # fmt: skip
+                        "Snowball's Portuguese stemmer for Lucene's PortugueseLightStemmer",
+                        _chain(lower, stop, stem(_snowball("portuguese"))))  # fmt: skip
     if lang == "id":
         return Analyzer(name, lang, "IndonesianAnalyzer", "snowball:indonesian",
-                        no_stop + "; Snowball's Indonesian stemmer (the same algorithm)",
-                        _generic(_snowball("indonesian")))  # fmt: skip
+                        "Snowball's Indonesian stemmer for Lucene's (the same algorithm)",
+                        _chain(lower, stop, stem(_snowball("indonesian"))))  # fmt: skip
     if lang == "pl":
         return Analyzer(name, lang, "MorfologikAnalyzer", "snowball:polish",
                         "Morfologik's dictionary lemmas replaced by Snowball's Polish stemmer",
-                        _generic(_snowball("polish")))  # fmt: skip
+                        _chain(lower, stem(_snowball("polish"))))  # fmt: skip
     if lang == "uk":
         return Analyzer(name, lang, "UkrainianMorfologikAnalyzer", None,
-                        "Morfologik's dictionary lemmas not applied", _generic(None))  # fmt: skip
+                        "Morfologik's dictionary lemmas not applied", _chain(lower))  # fmt: skip
     chain, stemmer = _english()
     notes = "" if lang == "en" else (
         f"no Lucene analyzer in Anserini for {lang!r}: its English default, as pyserini's"
