@@ -347,6 +347,8 @@ _THAI_RUN = regex.compile(r"\p{Thai}+")
 
 
 def _thai_chain(text: str) -> list[str]:
+    """ThaiAnalyzer: Thai words, lower case, decimal digits, Lucene's Thai stop words."""
+    stop = lucene_stop_words("th")
     out: list[str] = []
     for t in standard_tokenize(text):
         if _THAI_RUN.fullmatch(t):
@@ -354,7 +356,7 @@ def _thai_chain(text: str) -> list[str]:
             out.extend(decimal_digits(w) for w in thai_words(t) if w[0].isalnum())
         else:
             out.append(decimal_digits(lower(t)))
-    return out
+    return [t for t in out if t not in stop]
 
 
 # Java's Character.isWhitespace: Unicode space separators except the no-break ones, line and
@@ -494,10 +496,9 @@ def _build(language: str) -> Analyzer:
         )  # fmt: skip
         return Analyzer(name, lang, full, None, notes, _cjk_chain)
     if lang == "th":
-        thai_stop = lucene_stop_words("th")
         return Analyzer(name, lang, "ThaiAnalyzer", None,
                         "Thai words broken by PyThaiNLP's newmm dictionary, not ICU's",
-                        lambda text: [t for t in _thai_chain(text) if t not in thai_stop])  # fmt: skip
+                        _thai_chain)  # fmt: skip
     if lang in ("sw", "yo", "ha", "so"):
         return Analyzer(name, lang, "WhitespaceAnalyzer", None, "", _whitespace_chain)
     if lang in _SNOWBALL:
