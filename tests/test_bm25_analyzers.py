@@ -34,8 +34,21 @@ GOLDEN: dict[str, tuple[str, list[str]]] = {
     "en": (
         "The Children's books weren't cheap: U.S. prices rose 3.5% in 2019, "
         "e-mail john_doe@example.com!",
-        ["children", "book", "weren't", "cheap", "u.", "price", "rose", "3.5", "2019", "e",
-         "mail", "john_do", "example.com"],
+        [
+            "children",
+            "book",
+            "weren't",
+            "cheap",
+            "u.",
+            "price",
+            "rose",
+            "3.5",
+            "2019",
+            "e",
+            "mail",
+            "john_do",
+            "example.com",
+        ],
     ),  # fmt: skip
     # harakat, al- and li- prefixes, teh marbuta; Arabic-Indic digits as ASCII; stop word في
     "ar": ("وَالكتاب المدرسيّة للطلاب في القاهرة ٢٠٢٤", ["كتاب", "مدرس", "طلاب", "قاهر", "2024"]),
@@ -107,8 +120,20 @@ GOLDEN: dict[str, tuple[str, list[str]]] = {
     # CJK bigrams across adjacent characters, full-width Latin folded
     "zh": (
         "北京是中国的首都，ＡＢＣ公司在这里。",
-        ["北京", "京是", "是中", "中国", "国的", "的首", "首都", "abc", "公司", "司在", "在这",
-         "这里"],
+        [
+            "北京",
+            "京是",
+            "是中",
+            "中国",
+            "国的",
+            "的首",
+            "首都",
+            "abc",
+            "公司",
+            "司在",
+            "在这",
+            "这里",
+        ],
     ),  # fmt: skip
 }
 
