@@ -416,54 +416,6 @@ def _arabic_norm(token: str) -> str:
     return decimal_digits(token).translate(_ARABIC_NORM)
 
 
-# Hindi normaliser (Lucene's HindiNormalizer, its main rules): nukta and ZWJ/ZWNJ removed,
-# candrabindu as anusvara, ... followed by Snowball's Hindi stemmer.
-_HINDI_NORM = str.maketrans(
-    {
-        0x093C: None,  # nukta
-        0x200D: None,
-        0x200C: None,
-        0x0901: "\u0902",  # candrabindu -> anusvara
-        0x0929: "\u0928",  # letters with nukta -> plain
-        0x0931: "\u0930",
-        0x0934: "\u0933",
-        0x0958: "\u0915",
-        0x0959: "\u0916",
-        0x095A: "\u0917",
-        0x095B: "\u091c",
-        0x095C: "\u0921",
-        0x095D: "\u0922",
-        0x095E: "\u092b",
-        0x095F: "\u092f",
-        0x0960: "\u090b",
-        0x0961: "\u090c",
-        0x0962: "\u0908",
-        0x0963: "\u0908",
-        0x0944: "\u0943",
-        0x0911: "\u0906",
-        0x0949: "\u093e",
-        0x0914: "\u0913",
-        0x094C: "\u094b",
-        0x0910: "\u090f",
-        0x0948: "\u0947",
-        0x0906: "\u0905",
-        0x093E: None,
-        0x0908: "\u0907",
-        0x0940: "\u093f",
-        0x090A: "\u0909",
-        0x0942: "\u0941",
-    }
-)
-
-
-def _hindi_norm(token: str) -> str:
-    return decimal_digits(token).translate(_HINDI_NORM)
-
-
-def _indic_norm(token: str) -> str:
-    return decimal_digits(token)
-
-
 _SNOWBALL = {
     "da": ("danish", "DanishAnalyzer"),
     "fi": ("finnish", "FinnishAnalyzer"),
@@ -520,21 +472,20 @@ def _build(language: str) -> Analyzer:
                         _chain(lower, decimal_digits, stop, _arabic_norm,
                                stem(arabic_stem)))  # fmt: skip
     if lang == "fa":
-        return Analyzer(name, lang, "PersianAnalyzer", None,
-                        "Lucene's PersianStemFilter is not applied",
+        # Lucene 9.9.1's PersianAnalyzer has no stemmer (PersianStemFilter came later).
+        return Analyzer(name, lang, "PersianAnalyzer", None, "",
                         _chain(lower, decimal_digits, _arabic_norm, _persian_norm, stop,
                                pre=lambda s: s.translate(_PERSIAN_ZWNJ)))  # fmt: skip
-    if lang == "hi":
-        return Analyzer(name, lang, "HindiAnalyzer", "snowball:hindi",
-                        "Snowball's Hindi stemmer for Lucene's HindiStemmer; Lucene's "
-                        "IndicNormalizer not applied",
-                        _chain(lower, decimal_digits, _hindi_norm, stop,
-                               stem(_snowball("hindi"))))  # fmt: skip
-    if lang in ("bn", "te"):
-        full = "BengaliAnalyzer" if lang == "bn" else "TeluguAnalyzer"
-        return Analyzer(name, lang, full, None,
-                        f"Lucene's Indic and {full[:-8]} normalisers and its stemmer not applied",
-                        _chain(lower, decimal_digits, stop))  # fmt: skip
+    if lang in ("hi", "bn", "te"):
+        full = {"hi": "HindiAnalyzer", "bn": "BengaliAnalyzer", "te": "TeluguAnalyzer"}[lang]
+        script = full[: -len("Analyzer")]
+        norm = {"hi": ls.hindi_normalize, "bn": ls.bengali_normalize,
+                "te": ls.telugu_normalize}[lang]  # fmt: skip
+        stemmer = {"hi": ls.hindi_stem, "bn": ls.bengali_stem, "te": ls.telugu_stem}[lang]
+        return Analyzer(name, lang, full, f"evalkit:{script}Stemmer (Lucene's)",
+                        "Lucene's IndicNormalizer (script-level composition) is not applied"
+                        + (" beyond nukta letters" if lang == "bn" else ""),
+                        _chain(lower, decimal_digits, norm, stop, stem(stemmer)))  # fmt: skip
     if lang == "de":
         return Analyzer(name, lang, "GermanAnalyzer", "evalkit:GermanLightStemmer (Lucene's)",
                         "", _chain(lower, stop, ls.german_normalize,
@@ -551,13 +502,13 @@ def _build(language: str) -> Analyzer:
                         "", _chain(_elision(FRENCH_ELISION), lower, stop,
                                    stem(ls.french_light_stem)))  # fmt: skip
     if lang == "pt":
-        return Analyzer(name, lang, "PortugueseAnalyzer", "snowball:portuguese",
-                        "Snowball's Portuguese stemmer for Lucene's PortugueseLightStemmer",
-                        _chain(lower, stop, stem(_snowball("portuguese"))))  # fmt: skip
+        return Analyzer(name, lang, "PortugueseAnalyzer",
+                        "evalkit:PortugueseLightStemmer (Lucene's)", "",
+                        _chain(lower, stop, stem(ls.portuguese_light_stem)))  # fmt: skip
     if lang == "id":
-        return Analyzer(name, lang, "IndonesianAnalyzer", "snowball:indonesian",
-                        "Snowball's Indonesian stemmer for Lucene's (the same algorithm)",
-                        _chain(lower, stop, stem(_snowball("indonesian"))))  # fmt: skip
+        return Analyzer(name, lang, "IndonesianAnalyzer",
+                        "evalkit:IndonesianStemmer (Lucene's)", "",
+                        _chain(lower, stop, stem(ls.indonesian_stem)))  # fmt: skip
     if lang == "pl":
         return Analyzer(name, lang, "MorfologikAnalyzer", "snowball:polish",
                         "Morfologik's dictionary lemmas replaced by Snowball's Polish stemmer",

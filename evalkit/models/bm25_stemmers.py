@@ -9,6 +9,8 @@ and, where pyserini is installed, against Lucene itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 _FOLD_ALL = str.maketrans("àáâäòóôöèéêëùúûüìíîï", "aaaaooooeeeeuuuuiiii")
 _FOLD_DE = str.maketrans("äàáâöòóôïìíîüùúû", "aaaaooooiiiiuuuu")
 
@@ -424,3 +426,379 @@ class _Porter:
 def porter_stem(word: str) -> str:
     """Lucene's PorterStemmer on one lower-cased word."""
     return _Porter(word).stem()
+
+
+_BENGALI_NUKTA = {"\u09a1\u09bc": "\u09dc", "\u09a2\u09bc": "\u09dd", "\u09af\u09bc": "\u09df"}
+
+
+def _compose_nukta(word: str) -> str:
+    """Bengali dda, ddha and ya followed by a nukta as their precomposed letters."""
+    if "\u09bc" in word:
+        for pair, composed in _BENGALI_NUKTA.items():
+            word = word.replace(pair, composed)
+    return word
+
+
+def _suffix_stemmer(
+    rules: tuple[tuple[int, tuple[str, ...]], ...],
+) -> Callable[[str], str]:
+    """Lucene's Indic light stemmers: the first (longest) group whose suffix the word ends
+    with, when the word is longer than the group's bound, loses that many characters. Nukta
+    letters are written composed (as in Lucene's source and after its IndicNormalizer)."""
+    rules = tuple((bound, tuple(_compose_nukta(x) for x in suffixes)) for bound, suffixes in rules)
+    for _, suffixes in rules:
+        assert len({len(x) for x in suffixes}) == 1, suffixes  # one cut per group
+
+    def stem(word: str) -> str:
+        n = len(word)
+        for bound, suffixes in rules:
+            if n > bound and word.endswith(suffixes):
+                return word[: n - len(suffixes[0])]
+        return word
+
+    return stem
+
+
+# HindiStemmer (Ramanathan and Rao, "A Lightweight Stemmer for Hindi").
+hindi_stem = _suffix_stemmer(
+    (
+        (6, ("ाएंगी", "ाएंगे", "ाऊंगी", "ाऊंगा", "ाइयाँ", "ाइयों", "ाइयां")),
+        (5, ("ाएगी", "ाएगा", "ाओगी", "ाओगे", "एंगी", "ेंगी", "एंगे", "ेंगे", "ूंगी", "ूंगा", "ातीं",
+             "नाओं", "नाएं", "ताओं", "ताएं", "ियाँ", "ियों", "ियां")),
+        (4, ("ाकर", "ाइए", "ाईं", "ाया", "ेगी", "ेगा", "ोगी", "ोगे", "ाने", "ाना", "ाते", "ाती",
+             "ाता", "तीं", "ाओं", "ाएं", "ुओं", "ुएं", "ुआं")),
+        (3, ("कर", "ाओ", "िए", "ाई", "ाए", "ने", "नी", "ना", "ते", "ीं", "ती", "ता", "ाँ", "ां",
+             "ों", "ें")),
+        (2, ("ो", "े", "ू", "ु", "ी", "ि", "ा")),
+    )
+)  # fmt: skip
+
+# BengaliStemmer (Sengupta and Chaudhuri; Savoy's light stemmer).
+bengali_stem = _suffix_stemmer(
+    (
+        (9, ("িয়াছিলাম", "িতেছিলাম", "িতেছিলেন", "ইতেছিলেন", "িয়াছিলেন", "ইয়াছিলেন")),
+        (8, ("িতেছিলি", "িতেছিলে", "িয়াছিলা", "িয়াছিলে", "িতেছিলা", "িয়াছিলি", "য়েদেরকে")),
+        (7, ("িতেছিস", "িতেছেন", "িয়াছিস", "িয়াছেন", "েছিলাম", "েছিলেন", "েদেরকে")),
+        (6, ("িতেছি", "িতেছা", "িতেছে", "ছিলাম", "ছিলেন", "িয়াছি", "িয়াছা", "িয়াছে", "েছিলে",
+             "েছিলা", "য়েদের", "দেরকে")),
+        (5, ("িলাম", "িলেন", "িতাম", "িতেন", "িবেন", "ছিলি", "ছিলে", "ছিলা", "তেছে", "িতেছ",
+             "খানা", "খানি", "গুলো", "গুলি", "য়েরা", "েদের")),
+        (4, ("লাম", "িলি", "ইলি", "িলে", "ইলে", "লেন", "িলা", "ইলা", "তাম", "িতি", "ইতি", "িতে",
+             "ইতে", "তেন", "িতা", "িবা", "ইবা", "িবি", "ইবি", "বেন", "িবে", "ইবে", "ছেন", "য়োন",
+             "য়ের", "েরা", "দের")),
+        (3, ("িস", "েন", "লি", "লে", "লা", "তি", "তে", "তা", "বি", "বে", "বা", "ছি", "ছা", "ছে",
+             "ুন", "ুক", "টা", "টি", "নি", "ের", "রা", "কে")),
+        (2, ("ি", "ী", "া", "ো", "ে", "ব", "ত")),
+    )
+)  # fmt: skip
+
+# TeluguStemmer (Lucene 9).
+telugu_stem = _suffix_stemmer(
+    (
+        (5, ("ళ్ళు", "డ్లు")),
+        (3, ("డు", "ము", "వు", "లు", "ని", "ను", "చే", "కై", "లో", "ది", "కి", "సు", "వై", "పై")),
+        (2, ("ి", "ీ", "ు", "ూ", "ె", "ే", "ొ", "ో", "ా")),
+    )
+)  # fmt: skip
+
+_HINDI_MAP = {
+    "\u0901": "\u0902",  # candrabindu -> bindu
+    "\u0929": "\u0928", "\u0931": "\u0930", "\u0934": "\u0933",  # nukta letters -> plain
+    "\u0958": "\u0915", "\u0959": "\u0916", "\u095a": "\u0917", "\u095b": "\u091c",
+    "\u095c": "\u0921", "\u095d": "\u0922", "\u095e": "\u092b", "\u095f": "\u092f",
+    "\u0945": "\u0947", "\u0946": "\u0947", "\u0949": "\u094b", "\u094a": "\u094b",  # chandra
+    "\u090d": "\u090f", "\u090e": "\u090f", "\u0911": "\u0913", "\u0912": "\u0913",
+    "\u0972": "\u0905",
+    "\u0906": "\u0905", "\u0908": "\u0907", "\u090a": "\u0909", "\u0960": "\u090b",  # long ->
+    "\u0961": "\u090c", "\u0910": "\u090f", "\u0914": "\u0913",  # short independent vowels
+    "\u0940": "\u093f", "\u0942": "\u0941", "\u0944": "\u0943", "\u0963": "\u0962",  # and
+    "\u0948": "\u0947", "\u094c": "\u094b",  # dependent vowel signs
+}  # fmt: skip
+_HINDI_DROP = frozenset("\u093c\u200d\u200c\u094d")  # nukta, ZWJ, ZWNJ, virama
+
+
+def hindi_normalize(word: str) -> str:
+    """HindiNormalizer (Pingali and Varma; Larkey et al.): na + virama -> anusvara, nukta,
+    ZWJ/ZWNJ and virama removed, chandra and long vowels to their short forms."""
+    out: list[str] = []
+    i, n = 0, len(word)
+    while i < n:
+        c = word[i]
+        if c == "\u0928" and i + 1 < n and word[i + 1] == "\u094d":
+            out.append("\u0902")  # dead n -> bindu (the virama goes with it)
+            i += 2
+            continue
+        if c not in _HINDI_DROP:
+            out.append(_HINDI_MAP.get(c, c))
+        i += 1
+    return "".join(out)
+
+
+_TELUGU_MAP = {
+    "\u0c00": "\u0c02", "\u0c01": "\u0c02",  # candrabindu -> bindu
+    "\u0c14": "\u0c13", "\u0c10": "\u0c0f", "\u0c06": "\u0c05", "\u0c08": "\u0c07",
+    "\u0c0a": "\u0c09",  # long -> short vowels
+    "\u0c40": "\u0c3f", "\u0c42": "\u0c41", "\u0c47": "\u0c46", "\u0c4b": "\u0c4a",  # matras
+}  # fmt: skip
+
+
+def telugu_normalize(word: str) -> str:
+    """TeluguNormalizer: candrabindu -> bindu, visarga and ZWJ/ZWNJ removed, long vowels
+    short, decomposed ai/oo/au composed."""
+    s = list(word)
+    i = 0
+    while i < len(s):
+        c = s[i]
+        nxt = s[i + 1] if i + 1 < len(s) else ""
+        if c in "\u0c03\u200d\u200c":
+            del s[i]
+            continue
+        if c == "\u0c46" and nxt == "\u0c56":
+            s[i : i + 2] = ["\u0c48"]
+        elif c == "\u0c12" and nxt == "\u0c55":
+            s[i : i + 2] = ["\u0c13"]
+        elif c == "\u0c12" and nxt == "\u0c4c":
+            s[i : i + 2] = ["\u0c14"]
+        else:
+            s[i] = _TELUGU_MAP.get(c, c)
+        i += 1
+    return "".join(s)
+
+
+def bengali_normalize(word: str) -> str:
+    """BengaliNormalizer (UzZaman and Khan), step for step as Lucene's loop edits in place,
+    after the nukta compositions (dda, ddha, ya + nukta) of Lucene's IndicNormalizer."""
+    s = list(_compose_nukta(word))
+    i = 0
+    while i < len(s):
+        c = s[i]
+        n = len(s)
+        if c == "\u0981":  # chandrabindu goes
+            del s[i]
+            continue
+        if c == "\u09c0":
+            s[i] = "\u09bf"
+        elif c == "\u09c2":
+            s[i] = "\u09c1"
+        elif c == "\u0995":  # khio: ka + hasant + (Lucene compares with I-kar here)
+            if i + 2 < n and s[i + 1] == "\u09cd" and s[i + 2] == "\u09bf":
+                if i == 0:
+                    s[i] = "\u0996"
+                    del s[i + 1 : i + 3]
+                else:
+                    s[i + 1] = "\u0996"
+                    del s[i + 2]
+        elif c == "\u0999":
+            s[i] = "\u0982"
+        elif c == "\u09af":  # ja phala
+            if i - 2 == 0 and s[i - 1] == "\u09cd":
+                s[i - 1] = "\u09c7"
+                if i + 1 < n and s[i + 1] == "\u09be":
+                    del s[i + 1]
+                del s[i]
+                continue
+            if i - 1 >= 0 and s[i - 1] == "\u09cd":
+                del s[i - 1 : i + 1]
+                i -= 1
+                continue
+        elif c == "\u09ac":  # ba phala
+            if i == 0 or s[i - 1] != "\u09cd":
+                pass
+            elif i - 2 == 0 or (i - 5 >= 0 and s[i - 3] == "\u09cd"):
+                del s[i - 1 : i + 1]
+                i -= 1
+                continue
+            elif i - 2 >= 0:
+                s[i - 1] = s[i - 2]
+                del s[i]
+                continue
+        elif c == "\u0983":  # visarga
+            if i == n - 1:
+                if n <= 3:
+                    s[i] = "\u09b9"
+                else:
+                    del s[i]
+                    continue
+            else:
+                s[i] = s[i + 1]
+        elif c in "\u09b6\u09b7":
+            s[i] = "\u09b8"
+        elif c == "\u09a3":
+            s[i] = "\u09a8"
+        elif c in "\u09dc\u09dd":
+            s[i] = "\u09b0"
+        elif c == "\u09ce":
+            s[i] = "\u09a4"
+        i += 1
+    return "".join(s)
+
+
+_FOLD_PT = str.maketrans("àáâäãòóôöõèéêëùúûüìíîïç", "aaaaaoooooeeeeuuuuiiiic")
+
+
+def _pt_remove_suffix(s: list[str], n: int) -> int:
+    def ends(x: str) -> bool:
+        return n >= len(x) and "".join(s[n - len(x) : n]) == x
+
+    if n > 4 and ends("es") and s[n - 3] in "rslz":
+        return n - 2
+    if n > 3 and ends("ns"):
+        s[n - 2] = "m"
+        return n - 1
+    if n > 4 and (ends("eis") or ends("éis")):
+        s[n - 3], s[n - 2] = "e", "l"
+        return n - 1
+    if n > 4 and ends("ais"):
+        s[n - 2] = "l"
+        return n - 1
+    if n > 4 and ends("óis"):
+        s[n - 3], s[n - 2] = "o", "l"
+        return n - 1
+    if n > 4 and ends("is"):
+        s[n - 1] = "l"
+        return n
+    if n > 3 and (ends("ões") or ends("ães")):
+        n -= 1
+        s[n - 2], s[n - 1] = "ã", "o"
+        return n
+    if n > 6 and ends("mente"):
+        return n - 5
+    if n > 3 and s[n - 1] == "s":
+        return n - 1
+    return n
+
+
+def _pt_norm_feminine(s: list[str], n: int) -> int:
+    def ends(x: str) -> bool:
+        return n >= len(x) and "".join(s[n - len(x) : n]) == x
+
+    if n > 7 and (ends("inha") or ends("iaca") or ends("eira")):
+        s[n - 1] = "o"
+        return n
+    if n > 6:
+        if any(ends(x) for x in ("osa", "ica", "ida", "ada", "iva", "ama")):
+            s[n - 1] = "o"
+            return n
+        if ends("ona"):
+            s[n - 3], s[n - 2] = "ã", "o"
+            return n - 1
+        if ends("ora"):
+            return n - 1
+        if ends("esa"):
+            s[n - 3] = "ê"
+            return n - 1
+        if ends("na"):
+            s[n - 1] = "o"
+            return n
+    return n
+
+
+def portuguese_light_stem(word: str) -> str:
+    """PortugueseLightStemmer (Savoy's UniNE): plural, adverb and feminine endings, a final
+    vowel, then accents folded."""
+    if len(word) < 4:
+        return word
+    s = list(word)
+    n = _pt_remove_suffix(s, len(s))
+    if n > 3 and s[n - 1] == "a":
+        n = _pt_norm_feminine(s, n)
+    if n > 4 and s[n - 1] in "eao":
+        n -= 1
+    return "".join(s[:n]).translate(_FOLD_PT)
+
+
+class _Indonesian:
+    """Lucene's IndonesianStemmer (Tala's algorithm), derivational stemming on."""
+
+    KE, PENG, DI, MENG, TER, BER, PE = 1, 2, 4, 8, 16, 32, 64
+
+    def __init__(self, word: str) -> None:
+        self.w = word
+        self.flags = 0
+        self.syl = sum(c in "aeiou" for c in word)
+
+    def _cut_front(self, n: int, flag: int = 0, replace: str = "") -> None:
+        self.flags |= flag
+        self.syl -= 1
+        self.w = replace + self.w[n:]
+
+    def first_order_prefix(self) -> bool:
+        w = self.w
+        vowel_at = lambda i: len(w) > i and w[i] in "aeiou"  # noqa: E731
+        if w.startswith("meng"):
+            self._cut_front(4, self.MENG)
+        elif w.startswith("meny") and vowel_at(4):
+            self._cut_front(4, self.MENG, "s")
+        elif w.startswith(("men", "mem")):
+            self._cut_front(3, self.MENG)
+        elif w.startswith("me"):
+            self._cut_front(2, self.MENG)
+        elif w.startswith("peng"):
+            self._cut_front(4, self.PENG)
+        elif w.startswith("peny") and vowel_at(4):
+            self._cut_front(4, self.PENG, "s")
+        elif w.startswith("peny"):
+            self._cut_front(4, self.PENG)
+        elif w.startswith("pen") and vowel_at(3):
+            self._cut_front(3, self.PENG, "t")
+        elif w.startswith(("pen", "pem")):
+            self._cut_front(3, self.PENG)
+        elif w.startswith("di"):
+            self._cut_front(2, self.DI)
+        elif w.startswith("ter"):
+            self._cut_front(3, self.TER)
+        elif w.startswith("ke"):
+            self._cut_front(2, self.KE)
+        else:
+            return False
+        return True
+
+    def second_order_prefix(self) -> bool:
+        w = self.w
+        if w.startswith("ber") or (len(w) == 7 and w.startswith("belajar")):
+            self._cut_front(3, self.BER)
+        elif w.startswith("be") and len(w) > 4 and w[2] not in "aeiou" and w[3:5] == "er":
+            self._cut_front(2, self.BER)
+        elif w.startswith("per") or (len(w) == 7 and w.startswith("pelajar")):
+            self._cut_front(3)
+        elif w.startswith("pe"):
+            self._cut_front(2, self.PE)
+        else:
+            return False
+        return True
+
+    def suffix(self) -> bool:
+        w, f = self.w, self.flags
+        if w.endswith("kan") and not f & (self.KE | self.PENG | self.PE):
+            self.w = w[:-3]
+        elif w.endswith("an") and not f & (self.DI | self.MENG | self.TER):
+            self.w = w[:-2]
+        elif w.endswith("i") and not w.endswith("si") and not f & (self.BER | self.KE | self.PENG):
+            self.w = w[:-1]
+        else:
+            return False
+        self.syl -= 1
+        return True
+
+    def stem(self) -> str:
+        if self.syl > 2 and self.w.endswith(("kah", "lah", "pun")):
+            self.w, self.syl = self.w[:-3], self.syl - 1
+        if self.syl > 2:
+            if self.w.endswith(("ku", "mu")):
+                self.w, self.syl = self.w[:-2], self.syl - 1
+            elif self.w.endswith("nya"):
+                self.w, self.syl = self.w[:-3], self.syl - 1
+        if self.syl > 2 and self.first_order_prefix():
+            if self.syl > 2 and self.suffix() and self.syl > 2:
+                self.second_order_prefix()
+        else:
+            if self.syl > 2:
+                self.second_order_prefix()
+            if self.syl > 2:
+                self.suffix()
+        return self.w
+
+
+def indonesian_stem(word: str) -> str:
+    """Lucene's IndonesianStemmer on one lower-cased word."""
+    return _Indonesian(word).stem()
