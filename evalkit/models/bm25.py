@@ -27,6 +27,7 @@ import numpy as np
 from evalkit.data import Collection, doc_text
 from evalkit.errors import EvalkitError, ModelError
 from evalkit.models.base import ModelSpec
+from evalkit.models.bm25_analyzers import TOKENIZER_NAME as LUCENE_TOKENIZER
 from evalkit.models.bm25_analyzers import analyzer_versions, get_analyzer
 from evalkit.models.bm25_index import PEAK_BYTES_PER_TOKEN, StreamingIndex
 from evalkit.models.bm25_tokenize import (
@@ -73,7 +74,7 @@ class BM25Retriever:
                 f"({', '.join(ANALYZERS)})"
             )
         self.tokenizer_name = (
-            TOKENIZER_NAME if self.analyzer == TOKENIZER_NAME else "lucene-language-analyzer"
+            TOKENIZER_NAME if self.analyzer == TOKENIZER_NAME else LUCENE_TOKENIZER
         )
 
     def tokenizer(self, collection: Collection | None) -> Tokenize:
@@ -99,7 +100,7 @@ class BM25Retriever:
             out["tokenizer_versions"] = tokenizer_versions()
             return out
         analyzer = get_analyzer(collection.language if collection is not None else None)
-        out["tokenizer"] = analyzer.name
+        out["tokenizer"] = LUCENE_TOKENIZER
         out["analyzer"] = analyzer.describe()
         out["tokenizer_versions"] = analyzer_versions()
         return out

@@ -57,6 +57,11 @@ import regex
 ANALYZER_VERSION = "v1"
 """Part of every analyzer's name; changes whenever any token could change."""
 
+TOKENIZER_NAME = f"evalkit-lucene-{ANALYZER_VERSION}"
+"""What a record's ``search.tokenizer`` says for these analyzers, whatever the language (the
+language's analyzer is under ``search.analyzer``): one model's runs over a multilingual suite
+share their settings, as their reports' rows do."""
+
 MAX_TOKEN_LENGTH = 255
 """StandardTokenizer's default maxTokenLength: longer tokens are cut into pieces this long."""
 
