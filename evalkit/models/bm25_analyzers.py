@@ -6,40 +6,42 @@ analyzer for a language code; what it cannot match exactly is said in its ``note
 in the result record (``search.analyzer``).
 
 All of them start from :func:`standard_tokenize`, Lucene's StandardTokenizer (Unicode UAX#29
-word boundaries, tokens of letters or digits, at most 255 characters), then apply the filters
-of the Lucene analyzer in Lucene's order:
+word boundaries, tokens of letters, digits or emoji, at most 255 characters), then apply the
+filters of the Lucene analyzer, in Lucene's order, with Lucene's stop words
+(``lucene_stopwords.json``). The Lucene is 9.9.1 (pyserini 1.6, Anserini 1.7.1):
 
 ========  ==============================================================================
-language  pipeline (Lucene's analyzer -> here)
+language  Lucene's analyzer (what pyserini uses) -> here
 ========  ==============================================================================
-en, *     DefaultEnglishAnalyzer: possessive 's, lower case, Lucene's 33 English stop words,
-          Lucene's Porter stemmer (re-implemented: Snowball's ``porter`` differs from it)
-zh ja ko  CJKAnalyzer: width folding, lower case, CJK bigrams, its stop words. Lucene uses
-          Kuromoji (ja) and Nori (ko): morphological, with dictionaries; bigrams instead
-th        ThaiAnalyzer: dictionary word breaking (PyThaiNLP ``newmm`` for ICU's), lower case
-ar        ArabicAnalyzer: lower case, decimal digits, Arabic normaliser, Arabic light stemmer
-fa        PersianAnalyzer: ZWNJ as space, lower case, digits, Arabic + Persian normalisers
-hi        HindiAnalyzer: lower case, digits, Hindi normaliser, Snowball ``hindi`` (Lucene:
-          its own light stemmer from the same paper)
-bn te     lower case, decimal digits, no stemmer (Lucene: Bengali/Telugu normaliser + stemmer)
-de        GermanAnalyzer: lower case, German normalisation (umlauts, ß), German light stemmer
-es fr it  lower case (+ elision for fr, it), Lucene's light stemmers, ported here
-pt        lower case, Snowball ``portuguese`` (Lucene: Portuguese light stemmer)
-da fi hu  lower case, Snowball stemmer of the language (as Lucene)
-nl no ru
-sv
-tr        apostrophe filter, Turkish lower case, Snowball ``turkish``
-id        lower case, Snowball ``indonesian`` (Lucene: its own stemmer of the same algorithm)
-pl        Snowball ``polish`` (Lucene: Morfologik dictionary lemmas)
-uk        lower case, no stemmer (Lucene: Morfologik dictionary lemmas)
+en, *     DefaultEnglishAnalyzer: possessive 's, lower case, stop words, Lucene's Porter
+          stemmer (re-implemented: Snowball's ``porter`` lacks Lucene's departures).
+          Languages Anserini has no analyzer for get it too, as in pyserini
+zh ko     CJKAnalyzer: width folding, lower case, CJK bigrams, its stop words
+ja        JapaneseAnalyzer (Kuromoji, a morphological dictionary): CJK bigrams instead
+th        ThaiAnalyzer: dictionary word breaking (PyThaiNLP ``newmm`` for ICU's), lower case,
+          decimal digits, stop words
+ar        ArabicAnalyzer: lower case, digits, stop words, normaliser, Arabic light stemmer
+fa        PersianAnalyzer: ZWNJ as space, lower case, digits, Arabic + Persian normalisers,
+          stop words (Lucene 9.9 has no Persian stemmer in it)
+hi bn te  Hindi/Bengali/TeluguAnalyzer: lower case, digits, the language's normaliser, stop
+          words, its light stemmer (ported). Lucene's IndicNormalizer (script-level
+          composition) is not applied, except Bengali nukta letters
+de        GermanAnalyzer: German normalisation (umlauts, ß), German light stemmer (ported)
+es fr it  lower case (+ elision for fr, it), stop words, Lucene's light stemmers (ported)
+pt        Portuguese light stemmer (ported)
+id        Lucene's Indonesian stemmer (ported; Snowball's differs on prefixes)
+da fi hu  lower case, stop words, the language's Snowball stemmer (as Lucene; nl with
+nl no ru  DutchAnalyzer's stem overrides, and Snowball 3's ``dutch_porter``, the Dutch
+sv        stemmer of Lucene 9's Snowball)
+tr        apostrophe filter, Turkish lower case, stop words, Snowball ``turkish``
+pl        MorfologikAnalyzer (dictionary lemmas): Snowball ``polish`` instead
+uk        UkrainianMorfologikAnalyzer (dictionary lemmas): lower case only
 sw yo     WhitespaceAnalyzer (pyserini's MIRACL indexes): split on white space, nothing else
 ha so
 ========  ==============================================================================
 
-Stop words: English (33 words) and CJKAnalyzer's list are Lucene's; other languages' Lucene
-stop lists are not applied (they are not in any package evalkit depends on); a stop word then
-stays a low-idf term. Every analyzer memoises its stemmer over words (a bounded cache):
-tokenisation is the cost of indexing a large corpus.
+Every analyzer memoises its stemmer over words (a bounded cache per analyzer, and one analyzer
+per run): stemming is the slow step of tokenising a large corpus.
 """
 
 from __future__ import annotations
@@ -199,14 +201,10 @@ def arabic_stem(word: str) -> str:
 # --- stemmers ---------------------------------------------------------------------------------
 
 
-def _snowball(algorithm: str, min_len: int = 0) -> Callable[[str], str]:
+def _snowball(algorithm: str) -> Callable[[str], str]:
     import Stemmer
 
-    stem_word = Stemmer.Stemmer(algorithm, 0).stemWord  # 0: no cache of its own; ours below
-
-    if min_len:
-        return lambda w: w if len(w) <= min_len else stem_word(w)
-    return stem_word
+    return Stemmer.Stemmer(algorithm, 0).stemWord  # 0: no cache of its own; ours is around it
 
 
 @dataclass
@@ -238,27 +236,6 @@ class Analyzer:
         return out
 
 
-def _memo(fn: Callable[[str], str]) -> Callable[[str], str]:
-    return functools.lru_cache(maxsize=STEM_CACHE_WORDS)(fn)
-
-
-def _english() -> tuple[Callable[[str], list[str]], str]:
-    from evalkit.models.bm25_stemmers import porter_stem
-
-    stem = _memo(porter_stem)
-    stop = ENGLISH_STOP_WORDS
-
-    def chain(text: str) -> list[str]:
-        out = []
-        for t in standard_tokenize(text):
-            t = lower(strip_possessive(t))
-            if t not in stop:
-                out.append(stem(t))
-        return out
-
-    return chain, "evalkit:PorterStemmer (Lucene's)"
-
-
 Step = Callable[[str], str]
 """One token filter: a token in, its replacement out ("" drops it: a stop word)."""
 
@@ -276,22 +253,43 @@ def _stop(words: frozenset[str]) -> Step:
 
 
 def _chain(*steps: Step, pre: Callable[[str], str] | None = None) -> Callable[[str], list[str]]:
-    """StandardTokenizer, then ``steps`` in order on each token (Lucene's filter order)."""
+    """StandardTokenizer, then ``steps`` in order on each token (Lucene's filter order).
+
+    Every step is a function of the token alone, so the chain's result is remembered per
+    token as it appears in the text: a word seen before costs one dict look-up (the memo is
+    emptied when it reaches :data:`STEM_CACHE_WORDS` words, to stay bounded)."""
+    memo: dict[str, str] = {}
+
+    def analyze_token(t: str) -> str:
+        for step in steps:
+            t = step(t)
+            if not t:
+                return ""
+        return t
 
     def chain(text: str) -> list[str]:
         if pre is not None:
             text = pre(text)
         out = []
+        get = memo.get
         for t in standard_tokenize(text):
-            for step in steps:
-                t = step(t)
-                if not t:
-                    break
-            else:
-                out.append(t)
+            r = get(t)
+            if r is None:
+                if len(memo) >= STEM_CACHE_WORDS:
+                    memo.clear()
+                r = memo[t] = analyze_token(t)
+            if r:
+                out.append(r)
         return out
 
     return chain
+
+
+def _english() -> tuple[Callable[[str], list[str]], str]:
+    from evalkit.models.bm25_stemmers import porter_stem
+
+    chain = _chain(strip_possessive, lower, _stop(ENGLISH_STOP_WORDS), porter_stem)
+    return chain, "evalkit:PorterStemmer (Lucene's)"
 
 
 def cjk_bigrams(run: str) -> list[str]:
@@ -442,7 +440,7 @@ def _build(language: str) -> Analyzer:
     stop = _stop(lucene_stop_words(lang))
 
     def stem(fn: Callable[[str], str]) -> Step:
-        return _memo(fn)
+        return fn  # the chain remembers each token's result
 
     if lang in ("zh", "ja", "ko"):
         # Anserini 1.7.1 maps zh and ko to CJKAnalyzer, ja to JapaneseAnalyzer (Kuromoji).
