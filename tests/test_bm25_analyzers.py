@@ -366,3 +366,17 @@ def test_token_streams_equal_lucenes() -> None:
             assert ba.get_analyzer(lang)(text) == lucene_tokens(lang, text), (lang, text)
     words = sorted(PORTER)
     assert lucene_tokens("en", " ".join(words)) == [PORTER[w] for w in words]
+
+
+def test_published_bm25_rows_never_call_bm25s_a_reproduction() -> None:
+    """The default bm25 follows Lucene's analyzer but is bm25s: beside pyserini's BM25 flat
+    row it is 'conditions differ', naming its tokenizer, even at the published value."""
+    from test_published import _bm25_record, _bm25_row
+
+    from evalkit.evaluation import published as pub
+
+    rec = _bm25_record("arguana", 0.39701, backend="bm25s")
+    rec.search["tokenizer"] = "evalkit-lucene-v1"
+    [flat] = pub.compare_record(rec, [_bm25_row("flat", "0.3970")])
+    assert flat.verdict == pub.CONDITIONS_DIFFER
+    assert any("bm25s (tokenizer evalkit-lucene-v1)" in m for m in flat.mismatches)
