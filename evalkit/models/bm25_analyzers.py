@@ -89,13 +89,18 @@ CJK_STOP_WORDS: frozenset[str] = frozenset(
 _ASCII_TOKEN = regex.compile(
     r"[A-Za-z0-9_]+(?:(?:(?<=[A-Za-z])[:.'](?=[A-Za-z])|(?<=[0-9])[,.;'](?=[0-9]))[A-Za-z0-9_]+)*"
 )
-# A segment is a token when it holds a letter, a digit or an emoji (Lucene's <EMOJI> type).
-_HAS_ALNUM = regex.compile(r"[\p{L}\p{N}\p{Emoji_Presentation}]|\p{Extended_Pictographic}\ufe0f")
+# A segment is a token when it holds a letter, a decimal digit or an emoji (Lucene's <EMOJI>:
+# © ® ™ ❤ and the like too); superscripts and fractions (² ½) are not numbers to Lucene.
+_HAS_ALNUM = regex.compile(r"[\p{L}\p{Nd}\p{Extended_Pictographic}]")
+# Modifier, math and currency symbols never sit inside a Lucene token; regex's word boundaries
+# keep some (U+00B8 cedilla in mojibake such as "rã¸ë") inside a word.
+# (U+2044 fraction slash is a mid-number character: 1⁄2 is one token.)
+_INNER_SYMBOL = regex.compile(r"[[\p{Sk}\p{Sm}\p{Sc}]--[\u2044]]", regex.V1)
 _WORD_BOUNDARY = regex.compile(r"\b", regex.V1 | regex.WORD)
 # Lucene's grammar keeps a run of South-East Asian script letters (Thai, Lao, Khmer, Myanmar)
 # as one token, where UAX#29 without a dictionary would break between every character.
-_SEA = r"\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
-_SEA_SPLIT = regex.compile(rf"([{_SEA}]+)")
+# Their digits are numbers, not part of the run.
+_SEA_SPLIT = regex.compile(r"([[\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]--\p{Nd}]+)", regex.V1)
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\u30fc"  # U+30FC: prolonged sound mark
 _CJK_CHAR = regex.compile(rf"[{_CJK}]")
 
@@ -120,7 +125,10 @@ def standard_tokenize(text: str) -> list[str]:
                 continue
             for seg in _WORD_BOUNDARY.split(part):
                 if seg and _HAS_ALNUM.search(seg):
-                    out.append(seg)
+                    if _INNER_SYMBOL.search(seg):
+                        out.extend(p for p in _INNER_SYMBOL.split(seg) if _HAS_ALNUM.search(p))
+                    else:
+                        out.append(seg)
     if any(len(t) > MAX_TOKEN_LENGTH for t in out):
         out = [p for t in out for p in _cut(t)]
     return out
