@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,9 +87,14 @@ CJK_STOP_WORDS: frozenset[str] = frozenset(
 
 # ASCII text: UAX#29 reduces to runs of [A-Za-z0-9_] joined by ':' '.' "'" between letters
 # (WB6/7) and ',' '.' ';' "'" between digits (WB11/12).
-_ASCII_TOKEN = regex.compile(
+_ASCII_TOKEN = re.compile(
     r"[A-Za-z0-9_]+(?:(?:(?<=[A-Za-z])[:.'](?=[A-Za-z])|(?<=[0-9])[,.;'](?=[0-9]))[A-Za-z0-9_]+)*"
 )
+# The same tokens come from cutting these spans (any joiner between word characters) with
+# _ASCII_TOKEN: this one has no look-around and finds them 2-3x faster; a span without a
+# joiner, nearly every one, is already a token.
+_ASCII_SPAN = re.compile(r"[A-Za-z0-9_]+(?:[:.',;][A-Za-z0-9_]+)*")  # re: 2x regex's speed
+_JOINERS = frozenset(":.',;")
 # A segment is a token when it holds a letter, a decimal digit or an emoji (Lucene's <EMOJI>:
 # © ® ™ ❤ and the like too); superscripts and fractions (² ½) are not numbers to Lucene.
 _HAS_ALNUM = regex.compile(r"[\p{L}\p{Nd}\p{Extended_Pictographic}]")
@@ -105,6 +111,13 @@ _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\u30fc"  # U+30FC: prolonged s
 _CJK_CHAR = regex.compile(rf"[{_CJK}]")
 
 
+def ascii_pieces(span: str) -> list[str]:
+    """The StandardTokenizer tokens of one :data:`_ASCII_SPAN` match."""
+    if len(span) <= MAX_TOKEN_LENGTH and _JOINERS.isdisjoint(span):
+        return [span] if span.strip("_") else []
+    return [p for t in _ASCII_TOKEN.findall(span) if t.strip("_") for p in _cut(t)]
+
+
 def _cut(token: str) -> list[str]:
     if len(token) <= MAX_TOKEN_LENGTH:
         return [token]
@@ -116,7 +129,7 @@ def standard_tokenize(text: str) -> list[str]:
     hiragana character its own token), runs of South-East Asian letters as one token, pieces
     of at most :data:`MAX_TOKEN_LENGTH` characters. Case is kept."""
     if text.isascii():
-        out = [t for t in _ASCII_TOKEN.findall(text) if t.strip("_")]
+        out = [p for span in _ASCII_SPAN.findall(text) for p in ascii_pieces(span)]
     else:
         out = []
         for i, part in enumerate(_SEA_SPLIT.split(text)):
@@ -263,10 +276,12 @@ def _stop(words: frozenset[str]) -> Step:
 def _chain(*steps: Step, pre: Callable[[str], str] | None = None) -> Callable[[str], list[str]]:
     """StandardTokenizer, then ``steps`` in order on each token (Lucene's filter order).
 
-    Every step is a function of the token alone, so the chain's result is remembered per
-    token as it appears in the text: a word seen before costs one dict look-up (the memo is
-    emptied when it reaches :data:`STEM_CACHE_WORDS` words, to stay bounded)."""
-    memo: dict[str, str] = {}
+    White space never falls inside a token (UAX#29 breaks at every white-space character, and
+    each step sees one token), so a text's tokens are those of its white-space-separated
+    chunks, one after the other; the tokens of each chunk are remembered, and a chunk seen
+    before ("the", "John's", "(2019)") costs one dict look-up. The memo is emptied when it
+    holds :data:`STEM_CACHE_WORDS` chunks, to stay bounded."""
+    memo: dict[str, tuple[str, ...]] = {}
 
     def analyze_token(t: str) -> str:
         for step in steps:
@@ -278,16 +293,17 @@ def _chain(*steps: Step, pre: Callable[[str], str] | None = None) -> Callable[[s
     def chain(text: str) -> list[str]:
         if pre is not None:
             text = pre(text)
-        out = []
+        out: list[str] = []
         get = memo.get
-        for t in standard_tokenize(text):
-            r = get(t)
+        for chunk in text.split():
+            r = get(chunk)
             if r is None:
                 if len(memo) >= STEM_CACHE_WORDS:
                     memo.clear()
-                r = memo[t] = analyze_token(t)
-            if r:
-                out.append(r)
+                r = memo[chunk] = tuple(
+                    x for x in map(analyze_token, standard_tokenize(chunk)) if x
+                )  # fmt: skip
+            out += r
         return out
 
     return chain
