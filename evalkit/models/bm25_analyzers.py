@@ -69,8 +69,8 @@ MAX_TOKEN_LENGTH = 255
 """StandardTokenizer's default maxTokenLength: longer tokens are cut into pieces this long."""
 
 STEM_CACHE_WORDS = 1 << 18
-"""Words whose stem each analyzer remembers (~40 MB at most): words repeat, stemming is the
-slow step."""
+"""White-space-separated chunks whose tokens each analyzer remembers (~50 MB at most, emptied
+when full): words repeat, and analysing one (Porter in Python) is the slow step."""
 
 # Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET (DefaultEnglishAnalyzer's default).
 ENGLISH_STOP_WORDS: frozenset[str] = frozenset(
