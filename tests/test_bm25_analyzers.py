@@ -380,3 +380,24 @@ def test_published_bm25_rows_never_call_bm25s_a_reproduction() -> None:
     [flat] = pub.compare_record(rec, [_bm25_row("flat", "0.3970")])
     assert flat.verdict == pub.CONDITIONS_DIFFER
     assert any("bm25s (tokenizer evalkit-lucene-v1)" in m for m in flat.mismatches)
+
+
+def test_the_analyzer_language_of_a_collection(tmp_path: Path) -> None:
+    """A language code picks its analyzer: regions dropped, mteb's ISO 639-3 subset names
+    read on their documents' side; a collection without a language takes its suite's (an
+    MTEB-ZH dataset is Chinese), else English."""
+    from evalkit.models.bm25 import collection_language
+
+    assert [ba.analysis_language(c) for c in ("pt-BR", "fra-fra", "eng-fra", "fra-eng")] == [
+        "pt", "fr", "fr", "en"]  # fmt: skip
+    assert ba.analysis_language(None) == "en"
+    assert ba.get_analyzer("zho").lucene == "CJKAnalyzer"
+    root = write_beir(tmp_path / "T2Retrieval", [{"_id": "d", "text": "北京是首都"}],
+                      [{"_id": "q", "text": "首都"}], [("q", "d", 1)])  # fmt: skip
+    coll = load_beir_dir(root)
+    assert coll.language is None and collection_language(coll) == "zh"
+    info = BM25Retriever(resolve_model("bm25")).describe(coll)
+    assert info["analyzer"]["mimics"] == "CJKAnalyzer"
+    local = load_beir_dir(write_beir(tmp_path / "mine", [{"_id": "d", "text": "x"}],
+                                     [{"_id": "q", "text": "x"}], [("q", "d", 1)]))  # fmt: skip
+    assert collection_language(local) is None

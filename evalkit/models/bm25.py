@@ -82,7 +82,7 @@ class BM25Retriever:
         analyzer (its own stem memo) for the collection's language, or the legacy tokeniser."""
         if self.analyzer == TOKENIZER_NAME:
             return lambda text: tokenize(text, ENGLISH_STOPWORDS)
-        return get_analyzer(collection.language if collection is not None else None).analyze
+        return get_analyzer(collection_language(collection)).analyze
 
     def describe(self, collection: Collection | None = None) -> dict[str, Any]:
         """What a result record stores under ``search``: everything that changes the scores
@@ -99,7 +99,7 @@ class BM25Retriever:
             out["tokenizer"] = TOKENIZER_NAME
             out["tokenizer_versions"] = tokenizer_versions()
             return out
-        analyzer = get_analyzer(collection.language if collection is not None else None)
+        analyzer = get_analyzer(collection_language(collection))
         out["tokenizer"] = LUCENE_TOKENIZER
         out["analyzer"] = analyzer.describe()
         out["tokenizer_versions"] = analyzer_versions()
@@ -180,6 +180,25 @@ class BM25Retriever:
         return run
 
 
+def collection_language(collection: Collection | None) -> str | None:
+    """The language whose analyzer reads ``collection``: its own, else that of the suite
+    whose catalog lists a dataset of its name (MTEB-ZH's T2Retrieval records no language but
+    is Chinese; one English analyzer would cut it into single characters), else None
+    (English, as pyserini)."""
+    if collection is None:
+        return None
+    if collection.language:
+        return collection.language
+    from evalkit.suites import suites
+
+    found = {
+        suite.language
+        for suite in suites().values()
+        if suite.language and any(spec.name == collection.name for spec in suite.datasets)
+    }
+    return found.pop() if len(found) == 1 else None
+
+
 SAMPLE_DOCS = 2000
 
 
@@ -191,7 +210,7 @@ def estimate_index_bytes(
     analyzer) of an evenly spaced sample of documents (the same sample every time), times
     :data:`PEAK_BYTES_PER_TOKEN`."""
     if tokens_of is None:
-        tokens_of = get_analyzer(collection.language).analyze
+        tokens_of = get_analyzer(collection_language(collection)).analyze
     corpus = collection.corpus
     n = len(corpus)
     if n == 0:

@@ -558,12 +558,32 @@ LANGUAGES: tuple[str, ...] = (
 """Languages with an analyzer of their own (every other language gets the English one)."""
 
 
+# ISO 639-3 (mteb's subset names: "fra-fra", "eng-fra") -> the codes above.
+_ISO_639_3 = {
+    "ara": "ar", "ben": "bn", "cmn": "zh", "dan": "da", "deu": "de", "eng": "en", "fas": "fa",
+    "fin": "fi", "fra": "fr", "hin": "hi", "hun": "hu", "ind": "id", "ita": "it", "jpn": "ja",
+    "kor": "ko", "nld": "nl", "nob": "no", "nor": "no", "pol": "pl", "por": "pt", "rus": "ru",
+    "spa": "es", "swa": "sw", "swe": "sv", "tel": "te", "tha": "th", "tur": "tr", "ukr": "uk",
+    "yor": "yo", "zho": "zh", "nb": "no", "nn": "no",
+}  # fmt: skip
+
+
+def analysis_language(language: str | None) -> str:
+    """The analyzer language of a collection's language code: ``en`` for none (pyserini's
+    default); ``pt-BR`` -> pt; an mteb subset ``eng-fra`` (queries-documents) -> fr, the
+    documents' language, which the index is built from."""
+    code = (language or "en").lower().replace("_", "-")
+    parts = code.split("-")
+    if len(parts) == 2 and len(parts[0]) == len(parts[1]) == 3:
+        code = parts[1]
+    else:
+        code = parts[0]
+    return _ISO_639_3.get(code, code)
+
+
 def get_analyzer(language: str | None) -> Analyzer:
-    """A fresh analyzer (with its own stem memo) for ``language`` (None: English)."""
-    lang = (language or "en").lower().split("-")[0].split("_")[0]
-    if lang == "nb" or lang == "nn":
-        lang = "no"
-    return _build(lang)
+    """A fresh analyzer (with its own memo) for ``language`` (:func:`analysis_language`)."""
+    return _build(analysis_language(language))
 
 
 def analyzer_versions() -> dict[str, str]:
