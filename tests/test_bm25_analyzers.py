@@ -401,3 +401,14 @@ def test_the_analyzer_language_of_a_collection(tmp_path: Path) -> None:
     local = load_beir_dir(write_beir(tmp_path / "mine", [{"_id": "d", "text": "x"}],
                                      [{"_id": "q", "text": "x"}], [("q", "d", 1)]))  # fmt: skip
     assert collection_language(local) is None
+
+
+def test_bm25_lucene_indexes_with_the_same_language_choice(tmp_path: Path) -> None:
+    """bm25-lucene's -language follows the same rule as bm25's analyzer (no Java needed)."""
+    from evalkit.models.bm25_lucene import LuceneBM25Retriever
+
+    root = write_beir(tmp_path / "T2Retrieval", [{"_id": "d", "text": "北京"}],
+                      [{"_id": "q", "text": "北京"}], [("q", "d", 1)])  # fmt: skip
+    assert LuceneBM25Retriever.language(load_beir_dir(root)) == "zh"
+    assert LuceneBM25Retriever.language(load_beir_dir(root, language="eng-fra")) == "fr"
+    assert LuceneBM25Retriever.language(load_beir_dir(root, language="de")) == "de"
