@@ -168,14 +168,16 @@ def strip_possessive(token: str) -> str:
     return token
 
 
-_DIGITS = {c: str(unicodedata.decimal(chr(c))) for c in range(0x80, 0x110000)
-           if unicodedata.category(chr(c)) == "Nd"}  # fmt: skip
-_DIGIT_TABLE = str.maketrans(_DIGITS)
+@functools.cache
+def _digit_table() -> dict[int, str]:
+    """Every non-ASCII decimal digit -> its ASCII digit (built on first use: ~0.1 s)."""
+    return {c: str(unicodedata.decimal(chr(c))) for c in range(0x80, 0x110000)
+            if unicodedata.category(chr(c)) == "Nd"}  # fmt: skip
 
 
 def decimal_digits(token: str) -> str:
     """DecimalDigitFilter: every Unicode decimal digit as its ASCII digit."""
-    return token if token.isascii() else token.translate(_DIGIT_TABLE)
+    return token if token.isascii() else token.translate(_digit_table())
 
 
 _ARABIC_NORM = str.maketrans(
