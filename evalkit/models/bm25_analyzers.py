@@ -237,7 +237,7 @@ class Analyzer:
     name: str
     language: str
     lucene: str  # the Lucene analyzer (class) pyserini uses for this language
-    stemmer: str | None  # e.g. "snowball:porter", "lucene-port:GermanLightStemmer"
+    stemmer: str | None  # e.g. "snowball:danish", "evalkit:GermanLightStemmer (Lucene's)"
     notes: str = ""
     _chain: Callable[[str], list[str]] = field(repr=False, default=lambda s: s.split())
 
