@@ -412,3 +412,24 @@ def test_bm25_lucene_indexes_with_the_same_language_choice(tmp_path: Path) -> No
     assert LuceneBM25Retriever.language(load_beir_dir(root)) == "zh"
     assert LuceneBM25Retriever.language(load_beir_dir(root, language="eng-fra")) == "fr"
     assert LuceneBM25Retriever.language(load_beir_dir(root, language="de")) == "de"
+
+
+_SPACED = st.text(
+    alphabet=st.sampled_from(
+        list("abcXYZ019's.,_-") + list("éßİ東京ภาษา٣") + [" ", "\t", "\n", "\u00a0", "\u3000"]
+    ),
+    max_size=50,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_SPACED)
+def test_chunked_memo_equals_analysing_the_whole_text(text: str) -> None:
+    """The English analyzer cuts text at white space and remembers each chunk: the same tokens
+    as StandardTokenizer over the whole text, then the filters (white space is never inside a
+    token, whatever the white space: tab, no-break space, ideographic space)."""
+    whole = [ba.lower(ba.strip_possessive(t)) for t in ba.standard_tokenize(text)]
+    want = [porter_stem(t) for t in whole if t not in ba.ENGLISH_STOP_WORDS]
+    analyzer = ba.get_analyzer("en")
+    assert analyzer(text) == want
+    assert analyzer(text) == want  # second time from the memo
