@@ -17,7 +17,9 @@ en, *     DefaultEnglishAnalyzer: possessive 's, lower case, stop words, Lucene'
           stemmer (re-implemented: Snowball's ``porter`` lacks Lucene's departures).
           Languages Anserini has no analyzer for get it too, as in pyserini
 zh ko     CJKAnalyzer: width folding, lower case, CJK bigrams, its stop words
-ja        JapaneseAnalyzer (Kuromoji, a morphological dictionary): CJK bigrams instead
+ja        JapaneseAnalyzer (Kuromoji): Janome's morphemes (the same IPADIC dictionary, without
+          Kuromoji's search-mode splitting of long compounds), base forms, Lucene's stop
+          tags and words, width folding, katakana stemming; CJK bigrams without Janome
 th        ThaiAnalyzer: dictionary word breaking (PyThaiNLP ``newmm`` for ICU's), lower case,
           decimal digits, stop words
 ar        ArabicAnalyzer: lower case, digits, stop words, normaliser, Arabic light stemmer
@@ -388,6 +390,42 @@ def _thai_chain(text: str) -> list[str]:
     return [t for t in out if t not in stop]
 
 
+@functools.cache
+def _janome() -> Any:
+    """Janome's tokenizer (pure Python, MeCab's IPADIC: Kuromoji's dictionary), or None."""
+    try:
+        from janome.tokenizer import Tokenizer
+    except ImportError:
+        return None
+    return Tokenizer()
+
+
+_KATAKANA_WORD = regex.compile(r"[\p{Katakana}\u30fc]+")
+
+
+def _japanese_chain(text: str) -> list[str]:
+    """JapaneseAnalyzer: morphemes (Janome for Kuromoji, both IPADIC; Kuromoji's search mode
+    also splits long compounds), base forms, Lucene's part-of-speech stop tags, width
+    folding, stop words, a final prolonged sound mark off katakana words of 4+, lower case."""
+    stoptags = lucene_stop_words("ja-stoptags")
+    stop = lucene_stop_words("ja")
+    out: list[str] = []
+    # Width folded first: Kuromoji keeps a run of full-width digits or letters as one
+    # token (which its CJKWidthFilter then folds), where Janome splits it per character.
+    for tok in _janome().tokenize(_cjk_width(text)):
+        pos = "-".join(p for p in tok.part_of_speech.split(",") if p != "*")
+        if pos in stoptags or not tok.surface.strip():
+            continue
+        t = tok.base_form if tok.base_form != "*" else tok.surface
+        t = _cjk_width(t)
+        if t in stop:
+            continue
+        if len(t) >= 4 and t[-1] == "\u30fc" and _KATAKANA_WORD.fullmatch(t):
+            t = t[:-1]
+        out.append(lower(t))
+    return out
+
+
 # Java's Character.isWhitespace: Unicode space separators except the no-break ones, line and
 # paragraph separators, and the ASCII controls \t \n \v \f \r and FS/GS/RS/US.
 _JAVA_SPACE = regex.compile(
@@ -468,6 +506,11 @@ def _build(language: str) -> Analyzer:
     def stem(fn: Callable[[str], str]) -> Step:
         return fn  # the chain remembers each token's result
 
+    if lang == "ja" and _janome() is not None:
+        return Analyzer(name, lang, "JapaneseAnalyzer", "janome (IPADIC) base forms",
+                        "Janome's morphemes for Kuromoji's: the same dictionary (IPADIC), "
+                        "without Kuromoji's search-mode splitting of long compounds",
+                        _japanese_chain)  # fmt: skip
     if lang in ("zh", "ja", "ko"):
         # Anserini 1.7.1 maps zh and ko to CJKAnalyzer, ja to JapaneseAnalyzer (Kuromoji).
         full = "JapaneseAnalyzer" if lang == "ja" else "CJKAnalyzer"
@@ -593,7 +636,7 @@ def analyzer_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"unicode": unicodedata.unidata_version}
-    for pkg in ("regex", "PyStemmer", "pythainlp", "bm25s"):
+    for pkg in ("regex", "PyStemmer", "pythainlp", "janome", "bm25s"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
