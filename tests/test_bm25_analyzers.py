@@ -434,3 +434,11 @@ def test_chunked_memo_equals_analysing_the_whole_text(text: str) -> None:
     analyzer = ba.get_analyzer("en")
     assert analyzer(text) == want
     assert analyzer(text) == want  # second time from the memo
+
+
+def test_japanese_without_janome_falls_back_to_bigrams_and_says_so(monkeypatch) -> None:
+    monkeypatch.setattr(ba, "_janome", lambda: None)
+    a = ba.get_analyzer("ja")
+    assert a.name == "lucene-ja-bigram-v1" and "janome is not installed" in a.describe()["differs"]
+    assert a("東京は") == ["東京", "京は"]
+    assert ba.get_analyzer("zh").name == "lucene-zh-v1"

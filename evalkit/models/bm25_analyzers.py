@@ -514,9 +514,11 @@ def _build(language: str) -> Analyzer:
     if lang in ("zh", "ja", "ko"):
         # Anserini 1.7.1 maps zh and ko to CJKAnalyzer, ja to JapaneseAnalyzer (Kuromoji).
         full = "JapaneseAnalyzer" if lang == "ja" else "CJKAnalyzer"
+        if lang == "ja":  # janome is not installed
+            name = f"lucene-ja-bigram-{ANALYZER_VERSION}"
         notes = "" if lang != "ja" else (
-            "JapaneseAnalyzer (Kuromoji morphology, with a dictionary) has no pure-Python "
-            "match: CJKAnalyzer's bigrams instead"
+            "janome is not installed: CJKAnalyzer's bigrams for JapaneseAnalyzer's "
+            "morphemes (pip install janome)"
         )  # fmt: skip
         return Analyzer(name, lang, full, None, notes, _cjk_chain)
     if lang == "th":
