@@ -450,7 +450,11 @@ def _conditions(m: Measured, r: PublishedRow) -> tuple[list[str], list[str]]:
     if _is_bm25_row(r):
         backend = m.search.get("backend")
         if backend != "pyserini-lucene":
-            mis.append(f"BM25 engine: the source used Lucene (pyserini), this run {backend or '?'}")
+            # bm25's analyzers follow Lucene's but are not Lucene: never "reproduced"; the
+            # tokenizer tells evalkit-lucene-v1 (stemming) from the earlier one (none)
+            tok = m.search.get("tokenizer")
+            how = f"{backend or '?'}" + (f" (tokenizer {tok})" if tok else "")
+            mis.append(f"BM25 engine: the source used Lucene (pyserini), this run {how}")
         if cond.get("bm25") == "multifield":
             mis.append("BM25 multifield (title and text apart); evalkit joins them (flat)")
         for k in ("k1", "b"):
