@@ -47,6 +47,9 @@ class LoadTask:
 
     spec: DatasetSpec
     language: str | None
+    text_language: str | None = None
+    """The language its texts are in when the dataset records none (its suite's: MTEB-ZH's
+    T2Retrieval is Chinese): what a language-aware analyzer reads, never part of its identity."""
 
     @property
     def label(self) -> str:

@@ -393,10 +393,23 @@ def test_the_analyzer_language_of_a_collection(tmp_path: Path) -> None:
         "pt", "fr", "fr", "en"]  # fmt: skip
     assert ba.analysis_language(None) == "en"
     assert ba.get_analyzer("zho").lucene == "CJKAnalyzer"
+    from evalkit.data import load
+    from evalkit.dataset_spec import DatasetSpec, LoadTask
+    from evalkit.suites import resolve
+
+    # The suite says what its datasets' texts are in (pure data); the loader puts it on the
+    # collection, and the analyzer reads it there: models never look suites up.
+    [task] = resolve("mteb-zh", datasets=["T2Retrieval"])
+    assert task.language is None and task.text_language == "zh"
     root = write_beir(tmp_path / "T2Retrieval", [{"_id": "d", "text": "北京是首都"}],
                       [{"_id": "q", "text": "首都"}], [("q", "d", 1)])  # fmt: skip
-    coll = load_beir_dir(root)
+    spec = DatasetSpec(name="T2Retrieval", suite="local", layout="beir-dir",
+                       source={"path": str(root)})  # fmt: skip
+    coll = load(LoadTask(spec, None, task.text_language))
     assert coll.language is None and collection_language(coll) == "zh"
+    assert coll.key == load_beir_dir(root).key  # not part of its identity
+    # A local folder's language is not guessed from its name.
+    assert collection_language(load_beir_dir(root)) is None
     info = BM25Retriever(resolve_model("bm25")).describe(coll)
     assert info["analyzer"]["mimics"] == "CJKAnalyzer"
     local = load_beir_dir(write_beir(tmp_path / "mine", [{"_id": "d", "text": "x"}],
@@ -410,7 +423,10 @@ def test_bm25_lucene_indexes_with_the_same_language_choice(tmp_path: Path) -> No
 
     root = write_beir(tmp_path / "T2Retrieval", [{"_id": "d", "text": "北京"}],
                       [{"_id": "q", "text": "北京"}], [("q", "d", 1)])  # fmt: skip
-    assert LuceneBM25Retriever.language(load_beir_dir(root)) == "zh"
+    coll = load_beir_dir(root)
+    assert LuceneBM25Retriever.language(coll) == "en"
+    coll.text_language = "zh"  # as evalkit.data.load sets it from the suite
+    assert LuceneBM25Retriever.language(coll) == "zh"
     assert LuceneBM25Retriever.language(load_beir_dir(root, language="eng-fra")) == "fr"
     assert LuceneBM25Retriever.language(load_beir_dir(root, language="de")) == "de"
 

@@ -118,6 +118,9 @@ class Collection:
     qrels: Qrels
     split: str = "test"
     language: str | None = None
+    text_language: str | None = None
+    """The language the texts are in: :attr:`language`, else the suite's for a dataset that
+    records none (set by :func:`evalkit.data.load`). Not in :attr:`key` or any record identity."""
     ignore_identical_ids: bool = False
     source: dict[str, Any] = field(default_factory=dict)
     """Where it came from: ``{"id", "revision"}`` for Hub data, ``{"path", "fingerprint"}``

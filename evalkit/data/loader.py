@@ -51,4 +51,5 @@ def load(task: LoadTask, data_dir: Path | None = None) -> Collection:
     coll.max_query_length = spec.max_query_length
     coll.max_doc_length = spec.max_doc_length
     coll.main_metric = spec.main_metric
+    coll.text_language = coll.language or task.text_language
     return coll

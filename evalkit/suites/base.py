@@ -158,7 +158,9 @@ def resolve(
         if languages:
             langs = [lang for lang in langs if any(_selects(w, s, lang) for w in languages)]
             unused = [w for w in unused if not any(_selects(w, s, lang) for lang in langs)]
-        tasks.extend(LoadTask(s, lang) for lang in langs)
+        suite_of = _SUITES.get(s.suite)
+        text_language = suite_of.language if suite_of is not None else None
+        tasks.extend(LoadTask(s, lang, lang or text_language) for lang in langs)
     if unused:
         # Every --language must select something: a typo among several is not ignored.
         known = _known_languages(specs)
