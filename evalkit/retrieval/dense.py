@@ -31,7 +31,7 @@ from evalkit.models.base import (
 from evalkit.retrieval import distributed
 from evalkit.retrieval.cache import QueryCache, ShardCache, TextsDigest, cache_key, ids_digest
 from evalkit.retrieval.progress import Advance, Progress, Stats
-from evalkit.retrieval.search import Backend, TopK, cut_dim, score_block
+from evalkit.retrieval.search import Backend, TopK, cut_dim, score_block, search_queries
 from evalkit.retrieval.shards import (
     DEFAULT_SHARD_TOKENS,
     cut_ranges,
@@ -378,9 +378,7 @@ class DenseRetriever:
         q = distributed.broadcast_array(dist, "queries", q)
         stats.queries_s = time.perf_counter() - t
         full_dim = int(q.shape[1])
-        import torch
-
-        q_dims = {d: torch.from_numpy(cut_dim(q, d, normalize)).to(device) for d in settings.dims}
+        q_dims = {d: search_queries(cut_dim(q, d, normalize), device) for d in settings.dims}
         n = len(coll.corpus)
         k = min(settings.top_k, n)
         states = {d: TopK.empty(len(qids), k, device) for d in settings.dims}
