@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 class ArrowFileDataset:
     """``datasets.Dataset.from_file(path)`` for the operations above, without ``datasets``."""
@@ -77,8 +79,6 @@ class ArrowFileDataset:
             row = table.slice(key % table.num_rows, 1)
             return row if self._fmt == "arrow" else {c: v[0] for c, v in row.to_pydict().items()}
         else:  # a sequence of row indices
-            import numpy as np
-
             part = table.take(np.asarray(list(key), dtype=np.int64))
         return part if self._fmt == "arrow" else part.to_pydict()
 
@@ -122,7 +122,6 @@ def string_array(values: list[str]) -> Any:
     """``pa.array(values, pa.string())`` built from buffers: ``pa.array`` imports pandas
     (0.5 s or more) to ask whether its input is a pandas object, on every run that reads a
     local collection."""
-    import numpy as np
     import pyarrow as pa
 
     data = [v.encode("utf-8") for v in values]
@@ -135,3 +134,52 @@ def string_array(values: list[str]) -> Any:
     return pa.StringArray.from_buffers(
         len(data), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(data))
     )
+
+
+def utf8_lengths(column: Any) -> np.ndarray:
+    """Bytes of each string of an Arrow (chunked) string column, 0 for a null, as int64,
+    read from the offsets buffers with numpy: Arrow's own conversions to numpy import pandas
+    first. A null's offsets may span bytes (the format allows it): the validity bitmap
+    zeroes it."""
+    import pyarrow as pa
+
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    out = [np.zeros(0, dtype=np.int64)]
+    for chunk in chunks:
+        n, off = len(chunk), chunk.offset
+        validity, offsets = chunk.buffers()[:2]
+        if n == 0:
+            continue
+        wide = pa.types.is_large_string(chunk.type) or pa.types.is_large_binary(chunk.type)
+        pos = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32)[off : off + n + 1]
+        lengths = np.diff(pos).astype(np.int64)
+        if validity is not None and chunk.null_count:
+            bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+            lengths[bits[off : off + n] == 0] = 0
+        out.append(lengths)
+    return np.concatenate(out)
+
+
+def plain_numpy(array: Any) -> np.ndarray:
+    """A null-free fixed-width Arrow (chunked) array as numpy, read from its data buffers
+    (``to_numpy`` imports pandas first)."""
+    import pyarrow as pa
+
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    dtype = np.dtype(array.type.to_pandas_dtype())
+    out = [np.zeros(0, dtype=dtype)]
+    for chunk in chunks:
+        if chunk.null_count:
+            raise ValueError("plain_numpy: the array has nulls")
+        data = np.frombuffer(chunk.buffers()[1], dtype=dtype)
+        out.append(data[chunk.offset : chunk.offset + len(chunk)])
+    return np.concatenate(out)
+
+
+def index_array(values: np.ndarray) -> Any:
+    """An int64 numpy array as an Arrow array over the same memory, for ``take`` (which
+    would import pandas to convert numpy itself)."""
+    import pyarrow as pa
+
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])

@@ -406,12 +406,9 @@ def _profile_parts(
         except EvalkitError:
             return None
         fingerprint = None
-    from importlib import metadata
+    from evalkit.results import package_version
 
-    try:
-        flash: str | None = metadata.version("flash-attn")
-    except metadata.PackageNotFoundError:
-        flash = None
+    flash = package_version("flash-attn")
     parts = {
         "profile": 1,
         "code": ENCODE_CODE_VERSION,

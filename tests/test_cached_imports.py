@@ -1,5 +1,6 @@
 """A re-run whose vectors are all cached needs no model library: it imports neither torch,
-transformers, sentence-transformers nor datasets (together most of a cold start's seconds).
+transformers, sentence-transformers, datasets nor pandas (together most of a cold start's
+seconds).
 The search on the CPU is numpy, a local corpus is read with pyarrow, the model is loaded only
 when something must be encoded. Guarded here by what the process imported, not by a timing."""
 
@@ -19,7 +20,8 @@ from hypothesis import strategies as st
 from test_scale import make_corpus
 from test_transformer_encoder import save_tiny_bert
 
-HEAVY = ("torch", "transformers", "sentence_transformers", "datasets")
+# pandas too: pyarrow imports it for any conversion from or to Python/numpy objects
+HEAVY = ("torch", "transformers", "sentence_transformers", "datasets", "pandas")
 REPO = Path(__file__).resolve().parents[1]
 
 # ``evalkit run ...`` in a fresh process, then the heavy modules it imported, as JSON.
@@ -124,3 +126,34 @@ def test_arrow_file_dataset_reads_as_datasets_does(
         # anything else is the real dataset over the same file
         assert light.to_dict() == real.to_dict()
         assert np.array_equal(light.with_format("arrow")["_id"].to_numpy(), np.array(ids))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.lists(st.one_of(st.none(), st.text(max_size=8)), max_size=6), min_size=1),
+    st.integers(0, 5),
+)
+def test_utf8_lengths_equal_arrows(chunks: list[list[str | None]], cut: int) -> None:
+    import pyarrow.compute as pc
+
+    from evalkit.arrow_file import utf8_lengths
+
+    col = pa.chunked_array([pa.array(c, pa.string()) for c in chunks], pa.string())
+    for c in (col, col.slice(min(cut, len(col)))):
+        want = pc.fill_null(pc.binary_length(c), 0).to_numpy(zero_copy_only=False)
+        assert np.array_equal(utf8_lengths(c), want)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.text(max_size=5), min_size=1, max_size=20), st.data())
+def test_index_array_and_plain_numpy_equal_arrows(ids: list[str], data: st.DataObject) -> None:
+    import pyarrow.compute as pc
+
+    from evalkit.arrow_file import index_array, plain_numpy
+
+    arr = pa.array(ids, pa.string())
+    picks = np.array(data.draw(st.lists(st.integers(0, len(ids) - 1), max_size=10)), np.int64)
+    assert arr.take(index_array(picks)).to_pylist() == [ids[i] for i in picks]
+    ranks = pc.rank(arr, sort_keys="ascending", tiebreaker="first")
+    assert np.array_equal(plain_numpy(ranks), ranks.to_numpy())
+    assert np.array_equal(plain_numpy(ranks.slice(1)), ranks.slice(1).to_numpy())

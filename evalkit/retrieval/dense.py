@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from evalkit import faults
+from evalkit.arrow_file import index_array, plain_numpy
 from evalkit.data import Collection, doc_text
 from evalkit.errors import EvalkitError
 from evalkit.models.base import (
@@ -233,15 +234,9 @@ upgrade; a tokenizers upgrade can change token ids)."""
 
 
 def _package_versions() -> dict[str, str | None]:
-    from importlib import metadata
+    from evalkit.results import package_version
 
-    out: dict[str, str | None] = {}
-    for p in KEYED_PACKAGES:
-        try:
-            out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            out[p] = None
-    return out
+    return {p: package_version(p) for p in KEYED_PACKAGES}
 
 
 def cache_parts(encoder: Any, coll: Collection, lengths: Lengths) -> dict[str, Any] | None:
@@ -301,7 +296,7 @@ def corpus_tie_ranks(ids: Any) -> np.ndarray:
     MIRACL-en), widened per block when scoring."""
     import pyarrow.compute as pc
 
-    ranks = pc.rank(ids, sort_keys="ascending", tiebreaker="first").to_numpy()
+    ranks = plain_numpy(pc.rank(ids, sort_keys="ascending", tiebreaker="first"))
     return (ranks - 1).astype(np.int32 if len(ids) < 2**31 else np.int64)
 
 
@@ -499,8 +494,10 @@ class DenseRetriever:
                 st.keys, st.positions = distributed.gather_topk(dist, st.keys, st.positions, k)
                 st.merge(st.keys[:, :0], st.positions[:, :0])  # re-cut to k
             scores, positions = st.result()
+            hits = ids.take(index_array(positions.reshape(-1))).to_pylist()  # one take
+            w = positions.shape[1]
             runs[d] = {
-                qid: dict(zip(ids.take(positions[row]).to_pylist(), scores[row].tolist()))
+                qid: dict(zip(hits[row * w : (row + 1) * w], scores[row].tolist()))
                 for row, qid in enumerate(qids)
             }
         if cache is not None:
