@@ -40,10 +40,11 @@ from evalkit.retrieval.shards import (
     plan_token_shards,
 )
 
-ENCODE_CODE_VERSION = "3"
+ENCODE_CODE_VERSION = "4"
 """Bump when evalkit's encoding code changes the vectors it makes (document strings, tokens,
 pooling, normalisation): cached shards of older code are then never reused. 3: documents are
-``(title + " " + text).strip()`` as mteb builds them, not title and text stripped apart."""
+``(title + " " + text).strip()`` as mteb builds them, not title and text stripped apart.
+4: sentence-transformers models batch by token count (other batch mates: last bits move)."""
 
 DEFAULT_SHARD_SIZE = 100_000
 """About 2-5 minutes of drama-1b on one H100-class GPU at MIRACL's passage lengths; small
