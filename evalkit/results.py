@@ -13,6 +13,7 @@ fails any of these is refused with one line naming the file, never believed.
 from __future__ import annotations
 
 import errno
+import functools
 import glob
 import hashlib
 import json
@@ -265,13 +266,19 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+@functools.cache
+def package_version(name: str) -> str | None:
+    """The installed version of a distribution, ``None`` if absent. Memoised: each lookup
+    scans every folder of sys.path (~20 ms), and a run asks for the same few many times
+    (cache keys, the model profile, the environment of each record)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def environment(device: str) -> dict[str, Any]:
-    versions = {}
-    for p in _PACKAGES:
-        try:
-            versions[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            pass
+    versions = {p: v for p in _PACKAGES if (v := package_version(p)) is not None}
     env: dict[str, Any] = {
         "python": platform.python_version(),
         "platform": platform.platform(),

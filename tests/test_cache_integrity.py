@@ -226,13 +226,18 @@ def test_tokenizers_version_is_in_the_key(corpus60: Path, monkeypatch: pytest.Mo
     from importlib import metadata
 
     from evalkit.data import load_beir_dir
+    from evalkit.results import package_version
 
     coll = load_beir_dir(corpus60)
     enc = HashingEncoder()
     before = _cache_key(enc, coll, Lengths(None, None))
     real = metadata.version
     monkeypatch.setattr(metadata, "version", lambda p: "0.0.1" if p == "tokenizers" else real(p))
-    assert _cache_key(enc, coll, Lengths(None, None)) != before
+    package_version.cache_clear()  # versions are memoised per process: as a new process would
+    try:
+        assert _cache_key(enc, coll, Lengths(None, None)) != before
+    finally:
+        package_version.cache_clear()
 
 
 def test_adding_a_language_to_a_data_dir_copy_keeps_the_other_languages_keys(

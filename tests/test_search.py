@@ -274,6 +274,9 @@ def test_device_path_of_the_rescoring_equals_the_cpu_path() -> None:
     on_cpu = _rescore(qt, rows, cols, err, lambda pos: d[pos])
     on_device = _rescore(qt, rows, cols, err, None, dt)
     np.testing.assert_array_equal(on_cpu.numpy(), on_device.numpy())
+    # the CPU search's numpy path (no torch at all) too
+    in_numpy = _rescore(q, rows.numpy(), cols.numpy(), err.numpy(), lambda pos: d[pos])
+    np.testing.assert_array_equal(in_numpy, on_device.numpy())
     np.testing.assert_array_equal(on_cpu.numpy().reshape(3, 20), reference_scores(q, d))
 
 
@@ -287,13 +290,24 @@ def test_shard_by_shard_equals_reference(inst, shard_sizes: list[int]) -> None:
     q, d, ranks, k, chunk = inst
     k = min(k, len(d))
     want = reference_topk(reference_scores(q, d), k, ranks)
-    for backend in _backends():
-        state, start, i = TopK.empty(len(q), k), 0, 0
+
+    # numpy queries: the CPU search (numpy throughout); tensors (and a state of tensors): the
+    # device path, in torch
+    def numpy_state() -> TopK:
+        return TopK.empty(len(q), k)
+
+    def torch_state() -> TopK:
+        return TopK(k, torch.empty((len(q), 0), dtype=torch.int64), torch.empty((len(q), 0)).long())
+
+    tq = torch.from_numpy(q)
+    variants = [(q, numpy_state), (tq, numpy_state), (tq, torch_state)]
+    for backend, (queries, new_state) in [(b, v) for b in _backends() for v in variants]:
+        state, start, i = new_state(), 0, 0
         while start < len(d):
             stop = min(len(d), start + shard_sizes[i % len(shard_sizes)])
             score_block(
                 state,
-                torch.from_numpy(q),
+                queries,
                 d[start:stop],
                 start,
                 ranks[start:stop],

@@ -125,8 +125,7 @@ def test_default_prompt_does_not_leak_into_documents(tiny_st_dir: Path) -> None:
     ref = SentenceTransformer(str(tiny_st_dir), device="cpu")
     enc = evalkit.load_encoder(str(tiny_st_dir), device="cpu")
     assert enc.doc_prefix == ""
-    np.testing.assert_allclose(enc.encode_documents(TEXTS), ref.encode(TEXTS, prompt=""),
-                               atol=1e-6)
+    np.testing.assert_allclose(enc.encode_documents(TEXTS), ref.encode(TEXTS, prompt=""), atol=1e-6)
     assert not np.allclose(enc.encode_documents(TEXTS), ref.encode(TEXTS), atol=1e-4)
 
 
@@ -137,3 +136,34 @@ def test_dim_is_checked_for_sentence_transformers(tiny_st_dir: Path) -> None:
     enc.check_dim(8)
     with pytest.raises(ModelError, match="--dim 1000"):
         enc.check_dim(1000)
+
+
+def test_batches_are_cut_by_token_count_so_padding_is_least(tiny_st_dir: Path) -> None:
+    # sentence-transformers batches by character count; "!" is a token a character, and
+    # "internationalization " one or two tokens for 21 characters, so by characters every
+    # batch pads its short-in-tokens texts to long ones. evalkit batches by token count: the
+    # padded tokens the model computes are the fewest any batching of these texts can have,
+    # and each text's vector is the library's own (to the last bits), in input order.
+    from sentence_transformers import SentenceTransformer
+
+    enc = evalkit.load_encoder(str(tiny_st_dir), device="cpu")
+    texts = [t for i in range(1, 16) for t in ("!" * (3 * i), "internationalization " * i)]
+    batches: list[list[int]] = []
+    inner = enc.model.preprocess
+
+    def recorded(inputs, *args, **kwargs):
+        features = inner(inputs, *args, **kwargs)
+        batches.append(features["attention_mask"].sum(dim=1).tolist())
+        return features
+
+    enc.model.preprocess = recorded
+    got = enc.encode_documents(texts, batch_size=4, max_length=60)
+    del enc.model.preprocess
+    counts = sorted((n for b in batches for n in b), reverse=True)
+    fewest = sum(max(counts[s : s + 4]) * len(counts[s : s + 4]) for s in range(0, len(counts), 4))
+    assert len(counts) == len(texts)
+    assert sum(max(b) * len(b) for b in batches) == fewest
+    ref = SentenceTransformer(str(tiny_st_dir), device="cpu")
+    ref.max_seq_length = 60
+    want = ref.encode(texts, prompt="passage: ", batch_size=4, normalize_embeddings=True)
+    np.testing.assert_allclose(got, want, atol=1e-6)

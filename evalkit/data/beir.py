@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from evalkit.arrow_file import ArrowFileDataset, string_array
 from evalkit.data.collection import Collection, Corpus, Qrels
 from evalkit.dataset_spec import beir_file
 from evalkit.errors import DataError
@@ -478,7 +479,6 @@ def collection_warnings(
     treats them), query ids missing from the queries, document ids missing from the corpus.
     Counted rather than refused: published collections have them (a real Arabic one has 652
     judged query ids without a query) and the peers score them the same way."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     out: list[str] = []
@@ -494,7 +494,7 @@ def collection_warnings(
             f"{qrels_name}: {len(no_query)} judged query ids are not in {queries_name} "
             f"(e.g. {_examples(no_query)})"
         )
-    judged = pa.array(list(dict.fromkeys(d for docs in qrels.values() for d in docs)), pa.string())
+    judged = string_array(list(dict.fromkeys(d for docs in qrels.values() for d in docs)))
     if len(judged):
         # The corpus ids are probed against a hash set of the (few) judged ids, in Arrow over
         # the memory-mapped column: no set of millions of corpus ids, in Python or Arrow.
@@ -571,9 +571,9 @@ def _checked_marker(ds: Any) -> Path | None:
 
 def _corpus_file(key: str, kind: str) -> Path:
     """Where the Arrow copy of the corpus with content hash ``key`` is kept."""
-    import datasets
+    from evalkit.arrow_file import datasets_cache_dir
 
-    return Path(datasets.config.HF_DATASETS_CACHE) / "evalkit-corpora" / f"{key}-{kind}.arrow"
+    return datasets_cache_dir() / "evalkit-corpora" / f"{key}-{kind}.arrow"
 
 
 def _read_corpus_arrow(path: Path, key: str, lines: int) -> Any | None:
@@ -588,14 +588,13 @@ def _read_corpus_arrow(path: Path, key: str, lines: int) -> Any | None:
     fails; ``0`` is refused as it may have been spelled ``-0``); ``title`` and ``text`` as
     strings or null. Also required: one row per line (no line skipped, split or merged) and
     every id one :func:`check_id` takes."""
-    import datasets
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.json as paj
 
     out = _corpus_file(key, "arrow-v1")
     if out.is_file():
-        return datasets.Dataset.from_file(str(out))
+        return ArrowFileDataset(out)
     schema = pa.schema([(c, pa.string()) for c in _READ_FIELDS])
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -639,7 +638,7 @@ def _read_corpus_arrow(path: Path, key: str, lines: int) -> Any | None:
             if rows != lines:
                 raise ValueError("rows and lines differ")
             os.replace(tmp, out)
-            return datasets.Dataset.from_file(str(out))
+            return ArrowFileDataset(out)
         except (pa.ArrowException, ValueError, OSError, EOFError):
             continue  # the exact reader reads it, naming the first bad line if any
         finally:
@@ -653,12 +652,11 @@ def _read_corpus_exact(path: Path, key: str) -> Any:
     an Arrow file in ``datasets``' cache (named after the content hash ``key``) and
     memory-mapped. The first record that cannot be read as written raises
     :class:`DataError` naming ``file:line``."""
-    import datasets
     import pyarrow as pa
 
     out = _corpus_file(key, "exact-v1")
     if out.is_file():
-        return datasets.Dataset.from_file(str(out))
+        return ArrowFileDataset(out)
     schema = pa.schema([(c, pa.string()) for c in _READ_FIELDS])
     cols: dict[str, list[str | None]] = {c: [] for c in _READ_FIELDS}
     try:
@@ -684,7 +682,7 @@ def _read_corpus_exact(path: Path, key: str) -> Any:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-    return datasets.Dataset.from_file(str(out))
+    return ArrowFileDataset(out)
 
 
 def _stat(path: Path) -> tuple[int, int]:

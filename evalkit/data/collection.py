@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from evalkit.arrow_file import utf8_lengths
 from evalkit.errors import DataError
 
 Qrels = dict[str, dict[str, int]]
@@ -88,12 +89,8 @@ class Corpus:
         """Length in bytes (UTF-8) of title plus text per document: a proxy for token count
         that Arrow reads from the offsets alone, without touching the text pages (reading
         them would page in ~12 GB for MIRACL-en just to sort)."""
-        import pyarrow.compute as pc
-
         table = self.dataset.select_columns(["title", "text"]).with_format("arrow")[:]
-        title = pc.binary_length(pc.fill_null(table.column("title"), ""))
-        text = pc.binary_length(pc.fill_null(table.column("text"), ""))
-        return np.asarray(pc.add(title, text).to_numpy(zero_copy_only=False), dtype=np.int64)
+        return utf8_lengths(table.column("title")) + utf8_lengths(table.column("text"))
 
     @classmethod
     def from_records(cls, records: list[dict[str, str]]) -> Corpus:

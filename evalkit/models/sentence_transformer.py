@@ -143,17 +143,33 @@ class SentenceTransformerEncoder:
     ) -> np.ndarray:
         if max_len:
             self.model.max_seq_length = max_len
-        with _counted_batches(self.model, progress):
-            emb = self.model.encode(
-                texts,
+        size = batch_size or 32
+
+        def encode(part: list[str]) -> np.ndarray:
+            return self.model.encode(
+                part,
                 # "" not None: None would let the model's default_prompt_name (often the query
                 # prompt) apply to documents.
                 prompt=prefix,
-                batch_size=batch_size or 32,
+                batch_size=size,
                 convert_to_numpy=True,
                 normalize_embeddings=self.spec.normalize,
                 show_progress_bar=self.show_progress,
             ).astype(np.float32, copy=False)
+
+        order = _token_order(self.model, texts, prefix, size)
+        with _counted_batches(self.model, progress):
+            if order is None:
+                emb = encode(texts)
+            else:
+                # One batch a call, in token-length order: the library would batch by
+                # character length, and pad 30% more tokens (MS MARCO, MiniLM, batch 32).
+                parts = [
+                    encode([texts[i] for i in order[s : s + size]])
+                    for s in range(0, len(texts), size)
+                ]
+                emb = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+                emb[order] = np.concatenate(parts)
         return truncate_dim(emb, dim, self.dim, self.spec.normalize)
 
     def check_dim(self, dim: int | None) -> None:
@@ -235,6 +251,37 @@ def _counted_batches(model: Any, progress: Callable[[int, int], None] | None) ->
         delattr(model, name)
     if pending:  # encode returned: the last batch is done too
         progress(*pending.pop())
+
+
+TOKEN_COUNT_SLICE = 4096
+"""Texts tokenised at a time to count their tokens: lengths are kept, ids dropped."""
+
+
+def _token_order(model: Any, texts: list[str], prefix: str, batch_size: int) -> np.ndarray | None:
+    """``texts``' indices from most to fewest tokens (the model's tokenizer, prompt included,
+    cut at ``max_seq_length``), ties in input order: batches of like token counts pad least.
+    The linear layers cost the same for a padding position as for a token, so batches by
+    character length (sentence-transformers' own order) cost ~30% more on MS MARCO passages.
+    ``None`` (the library's own batching) for one batch, or a model without a text
+    tokenizer."""
+    tokenizer = getattr(model, "tokenizer", None)
+    if len(texts) <= batch_size or not callable(tokenizer):
+        return None
+    limit = getattr(model, "max_seq_length", None)
+    counts = np.empty(len(texts), dtype=np.int64)
+    try:
+        for s in range(0, len(texts), TOKEN_COUNT_SLICE):
+            ids = tokenizer(
+                [prefix + t for t in texts[s : s + TOKEN_COUNT_SLICE]],
+                truncation=bool(limit),
+                max_length=limit,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )["input_ids"]
+            counts[s : s + len(ids)] = [len(x) for x in ids]
+    except (TypeError, ValueError, KeyError):  # not a text tokenizer: the library's order
+        return None
+    return np.argsort(-counts, kind="stable")
 
 
 def _first_config(model: Any) -> Any:

@@ -171,12 +171,12 @@ def _comm_device(dist: Dist) -> Any:
 
 def broadcast_array(dist: Dist, name: str, array: np.ndarray | None) -> np.ndarray:
     """Rank 0's float32 ``array`` on every rank (the others pass ``None``): computed once."""
-    import torch
-    import torch.distributed as tdist
-
     if not dist.active:
         assert array is not None
         return array
+    import torch
+    import torch.distributed as tdist
+
     # Rank 0 shares the shape once it has the array: the others wait in the store, not in
     # the broadcast, however long rank 0 took to make it.
     shape = share(dist, name, list(array.shape) if dist.is_main and array is not None else None)
@@ -192,17 +192,22 @@ def broadcast_array(dist: Dist, name: str, array: np.ndarray | None) -> np.ndarr
 
 def device_for(dist: Dist, device: str | None) -> str | None:
     """One GPU per local rank under torchrun."""
+    if not dist.active or device not in (None, "cuda"):
+        return device  # a plain process: no torch import (a fully cached run needs none)
     import torch
 
-    if dist.active and torch.cuda.is_available() and device in (None, "cuda"):
-        return f"cuda:{dist.local_rank}"
-    return device
+    return f"cuda:{dist.local_rank}" if torch.cuda.is_available() else device
 
 
 def gather_topk(dist: Dist, keys, positions, k: int):
-    """Every rank's (n_queries, <=k) top-k, merged into one on every rank."""
+    """Every rank's (n_queries, <=k) top-k, merged into one on every rank (numpy in, numpy
+    out: a CPU search keeps its state in numpy)."""
     import torch
     import torch.distributed as tdist
+
+    if isinstance(keys, np.ndarray):
+        k_t, p_t = gather_topk(dist, torch.from_numpy(keys), torch.from_numpy(positions), k)
+        return k_t.numpy(), p_t.numpy()
 
     pad = k - keys.shape[1]
     if pad > 0:  # all_gather needs equal shapes: pad with keys that can never win

@@ -34,6 +34,10 @@ This assumes IEEE arithmetic in the float64 step (no flush-to-zero of float32 su
 they are widened; PyTorch's default). A block costs one float32 GEMM plus, per query, about
 ``k`` float64 dot products (more while the running top k is still filling).
 
+On the CPU every step is numpy (its BLAS does the GEMM; a run whose vectors are all cached
+then never imports torch); on a GPU the same steps run in torch. Arrays are numpy or torch
+tensors, and each function below takes either.
+
 The faiss backend takes its candidates from ``IndexFlatIP`` (also float32, so the same bound
 holds for its scores) and rescores them the same way, so both backends return the same keys.
 """
@@ -41,10 +45,11 @@ holds for its scores) and rescores them the same way, so both backends return th
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -63,7 +68,67 @@ def _gamma(n: int, u: float) -> float:
     return n * u / (1.0 - n * u) * (1.0 + 2.0**-40)
 
 
-def _sortable(scores):  # torch.Tensor float32 -> int64 whose order is the floats' order
+def _is_np(x: object) -> bool:
+    return isinstance(x, np.ndarray)
+
+
+def _on_cpu(device: object) -> bool:
+    """Whether a search on ``device`` runs in numpy (no torch import)."""
+    return device is None or str(device) == "cpu" or str(device).startswith("cpu:")
+
+
+def _like(x, ref):
+    """``x`` (numpy or torch) as the kind of ``ref``: numpy, or a tensor on ref's device."""
+    if _is_np(ref):
+        return x if _is_np(x) else x.detach().cpu().numpy()
+    import torch
+
+    return (torch.from_numpy(np.ascontiguousarray(x)) if _is_np(x) else x).to(ref.device)
+
+
+def _as64(x):  # numpy or torch, as float64
+    return x.astype(np.float64) if _is_np(x) else x.to(__import__("torch").float64)
+
+
+def _where(cond, a, b):
+    if _is_np(cond):
+        return np.where(cond, a, b)
+    import torch
+
+    return torch.where(cond, a, b)
+
+
+def _cat(parts: list, dim: int = 0):
+    if _is_np(parts[0]):
+        return np.concatenate(parts, axis=dim)
+    import torch
+
+    return torch.cat(parts, dim=dim)
+
+
+def _top_values(x, k: int):  # the k largest of each row, in no order
+    if _is_np(x):
+        return np.partition(x, x.shape[1] - k, axis=1)[:, x.shape[1] - k :]
+    import torch
+
+    return torch.topk(x, k, dim=1, sorted=False).values
+
+
+def _top_keys(keys, positions, k: int):  # each row's k largest keys and their positions
+    if _is_np(keys):
+        sel = np.argpartition(keys, keys.shape[1] - k, axis=1)[:, keys.shape[1] - k :]
+        return np.take_along_axis(keys, sel, 1), np.take_along_axis(positions, sel, 1)
+    import torch
+
+    keys, sel = torch.topk(keys, k, dim=1, sorted=False)
+    return keys, torch.gather(positions, 1, sel)
+
+
+def _sortable(scores):  # float32 -> int64 whose order is the floats' order
+    if _is_np(scores):
+        s = scores.astype(np.float32) + np.float32(0.0)  # -0.0 -> 0.0: equal keys
+        bits = s.view(np.int32).astype(np.int64)
+        return np.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)
     import torch
 
     s = scores.to(torch.float32) + 0.0  # -0.0 -> 0.0: equal floats get equal keys
@@ -72,21 +137,28 @@ def _sortable(scores):  # torch.Tensor float32 -> int64 whose order is the float
 
 
 def _unsortable(keys):  # inverse of _sortable on the high 32 bits
+    hi = keys >> 32
+    if _is_np(keys):
+        return np.where(hi >= 0, hi, hi ^ 0x7FFFFFFF).astype(np.int32).view(np.float32)
     import torch
 
-    hi = keys >> 32
     bits = torch.where(hi >= 0, hi, hi ^ 0x7FFFFFFF).to(torch.int32)
     return bits.view(torch.float32)
 
 
-def norm_bounds(x):  # torch float32 (n, w) -> float64 (n,)
+def norm_bounds(x):  # float32 (n, w) -> float64 (n,)
     """Upper bounds of the rows' Euclidean norms. The float32 norm (one cheap pass) loses at
     most a relative gamma_{w+1} of the sum of squares (here gamma_{2w+2}, for slack), plus
     ``2**-126`` for each square or partial sum that underflows (flushed to zero or not); both
     are added back before the square root."""
+    w = x.shape[1]
+    if _is_np(x):
+        nc = np.linalg.norm(x, axis=1).astype(np.float64)  # float32 sums, as torch's
+        ss = (nc / (1.0 - _U32)) ** 2 + 2 * w * 2.0**-126
+        out = np.sqrt(ss / (1.0 - _gamma(2 * w + 2, _U32))) * (1.0 + 2.0**-48)
+        return np.nan_to_num(out, nan=math.inf)
     import torch
 
-    w = x.shape[1]
     nc = torch.linalg.vector_norm(x, dim=1).to(torch.float64)
     ss = (nc / (1.0 - _U32)) ** 2 + 2 * w * 2.0**-126
     out = torch.sqrt(ss / (1.0 - _gamma(2 * w + 2, _U32))) * (1.0 + 2.0**-48)
@@ -129,7 +201,10 @@ def _next32(x: np.float32, direction: int) -> np.float32:
     return np.nextafter(x, np.float32(math.inf * direction))
 
 
-def _down32(x):  # float64 tensor -> the largest float32 <= x (elementwise)
+def _down32(x):  # float64 -> the largest float32 <= x (elementwise)
+    if _is_np(x):
+        c = x.astype(np.float32)
+        return np.where(c.astype(np.float64) > x, np.nextafter(c, np.float32(-math.inf)), c)
     import torch
 
     c = x.to(torch.float32)
@@ -138,11 +213,13 @@ def _down32(x):  # float64 tensor -> the largest float32 <= x (elementwise)
 
 def rescore(queries, docs, rows, cols, qn=None, dn=None):
     """Correctly rounded float32 scores of the pairs ``(queries[rows], docs[cols])``:
-    torch float32 (n, w), (m, w) and int64 (P,) with ``rows`` ascending -> float32 (P,).
-    ``qn`` / ``dn`` are :func:`norm_bounds` of the two sides, if already known."""
+    float32 (n, w), (m, w) and int64 (P,) with ``rows`` ascending -> float32 (P,), numpy or
+    torch. ``qn`` / ``dn`` are :func:`norm_bounds` of the two sides, if already known."""
     qn = norm_bounds(queries) if qn is None else qn
     dn = norm_bounds(docs) if dn is None else dn
     err = _gamma(queries.shape[1] + 1, _U64) * qn[rows] * dn[cols]
+    if _is_np(queries):
+        return _rescore(queries, rows, cols, err, lambda pos: docs[pos])
     if queries.device.type == "cpu":
         d_np = docs.numpy()
         return _rescore(queries, rows, cols, err, lambda pos: d_np[pos])
@@ -154,6 +231,8 @@ def _cpu_dots(queries, cols: np.ndarray, counts: list[int], get):
     GEMV. These are small operations, where an intra-op thread pool costs more than the work
     on a busy machine, so each runs on one thread and the queries are split over as many
     Python threads as torch would use (gathers and GEMVs release the GIL)."""
+    if _is_np(queries):
+        return _np_dots(queries, cols, counts, get)
     import torch
 
     q64 = queries.to(torch.float64)
@@ -185,11 +264,42 @@ def _cpu_dots(queries, cols: np.ndarray, counts: list[int], get):
     return out
 
 
+def _np_dots(queries: np.ndarray, cols: np.ndarray, counts: list[int], get) -> np.ndarray:
+    """:func:`_cpu_dots` in numpy: per query the float64 products of its candidates' rows,
+    the queries split over threads. ``einsum``, not ``matmul``: BLAS would start its own
+    threads for each small GEMV under ours (twice the CPU on 2 cores), while einsum's loop
+    runs on the calling thread with the GIL released. The summation order is einsum's; the
+    error bound used holds for any order."""
+    q64 = queries.astype(np.float64)
+    out = np.empty(len(cols), dtype=np.float64)
+    ends = np.cumsum(counts)
+
+    def work(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            a, b = int(ends[i] - counts[i]), int(ends[i])
+            if b > a:
+                rows = np.asarray(get(cols[a:b]), dtype=np.float32).astype(np.float64)
+                np.einsum("ij,j->i", rows, q64[i], out=out[a:b])
+
+    n_threads = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                           else (os.cpu_count() or 1), 8))  # fmt: skip
+    if n_threads == 1 or len(counts) < 2:
+        work(0, len(counts))
+        return out
+    cuts = np.searchsorted(ends, np.linspace(0, ends[-1], 4 * n_threads + 1)[1:-1])
+    bounds = [0, *sorted(set(int(c) for c in cuts)), len(counts)]
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(work, bounds[:-1], bounds[1:]))
+    return out
+
+
 def _rescore(queries, rows, cols, err, get=None, docs=None):
     """:func:`rescore` with the documents either as a tensor ``docs`` on the queries' device
     or, on CPU, as ``get`` (numpy int64 indices -> numpy float32 rows), so that candidate
     vectors are read straight from where they lie (a shard, a matrix) without a copy of them
-    all."""
+    all. Numpy ``queries`` (with ``get``) are rescored in numpy."""
+    if _is_np(queries):
+        return _np_rescore(queries, rows, cols, err, get)
     import torch
 
     n_pairs = rows.numel()
@@ -221,8 +331,27 @@ def _rescore(queries, rows, cols, err, get=None, docs=None):
     return scores
 
 
-def pair_scores(queries, docs):  # torch float32 (q, w), (m, w) -> (q, m) float32
+def _np_rescore(queries: np.ndarray, rows, cols, err, get) -> np.ndarray:
+    """:func:`_rescore` in numpy (the CPU search)."""
+    rows, cols, err = _like(rows, queries), _like(cols, queries), _like(err, queries)
+    if len(rows) == 0:
+        return np.empty(0, dtype=np.float32)
+    counts = np.bincount(rows, minlength=queries.shape[0]).tolist()
+    out = _np_dots(queries, cols, counts, get)
+    err = err + np.abs(out) * 2.0**-52  # as in _rescore
+    scores = out.astype(np.float32)
+    undecided = np.flatnonzero((out - err).astype(np.float32) != (out + err).astype(np.float32))
+    for j in undecided.tolist():
+        scores[j] = exact_f32(queries[rows[j]], get(cols[j : j + 1])[0])
+    return scores
+
+
+def pair_scores(queries, docs):  # float32 (q, w), (m, w) -> (q, m) float32
     """Every pair's correctly rounded score (small blocks: tests and references)."""
+    if _is_np(queries):
+        rows = np.repeat(np.arange(queries.shape[0]), docs.shape[0])
+        cols = np.tile(np.arange(docs.shape[0]), queries.shape[0])
+        return rescore(queries, docs, rows, cols).reshape(queries.shape[0], docs.shape[0])
     import torch
 
     rows = torch.arange(queries.shape[0], device=queries.device).repeat_interleave(docs.shape[0])
@@ -230,25 +359,23 @@ def pair_scores(queries, docs):  # torch float32 (q, w), (m, w) -> (q, m) float3
     return rescore(queries, docs, rows, cols).reshape(queries.shape[0], docs.shape[0])
 
 
-def _round_margin(x):  # float64 tensor
+def _round_margin(x):  # float64
     """A lower bound of the float32 that any real >= ``x`` rounds to (elementwise)."""
-    return x - 2.0**-23 * x.abs() - 2.0**-149
+    return x - 2.0**-23 * abs(x) - 2.0**-149
 
 
 def _cut(t, bq):
     """Per query, the float32 cut below which a float32 score ``S`` (off the exact one by at
     most ``bq``) cannot round to ``t`` or more: a real below ``t - 2**-24 |t| - 2**-150``
     rounds below ``t``, and 2**-22 also covers the rounding of this arithmetic."""
-    return _down32(t - bq - 2.0**-22 * (t.abs() + bq) - 2.0**-148)
+    return _down32(t - bq - 2.0**-22 * (abs(t) + bq) - 2.0**-148)
 
 
 def _refine(s, b, t):
     """Which candidate pairs (float32 scores ``s``, bounds ``b``) stay in reach of their
     query's ``t``: the first cut used the block's largest document norm, and the norms of a
     dot-product model's documents differ."""
-    import torch
-
-    return ~(s.to(torch.float64) + b < t - 2.0**-22 * (t.abs() + b) - 2.0**-148)
+    return ~(_as64(s) + b < t - 2.0**-22 * (abs(t) + b) - 2.0**-148)
 
 
 class _Pending:
@@ -259,52 +386,48 @@ class _Pending:
     smallest, so nothing that cannot reach it can enter the top k."""
 
     def __init__(self, state: TopK, queries, qn) -> None:
-        import torch
-
         self.state, self.queries, self.qn, self.w = state, queries, qn, queries.shape[1]
-        held = state.keys.to(queries.device)
-        scores = _unsortable(held).to(torch.float64)
-        self.pool = torch.where(held == _PAD, -math.inf, scores)
+        held = _like(state.keys, queries)
+        self.pool = _where(held == _PAD, -math.inf, _as64(_unsortable(held)))
         self.parts: list[tuple] = []
         self.count = 0
 
     def bound(self):
         """Per query (float64): the final ``k``-th score is at least this; -inf while fewer
         than ``k`` lower bounds are known."""
-        import torch
-
         if self.pool.shape[1] < self.state.k:
+            if _is_np(self.pool):
+                return np.full(self.pool.shape[0], -math.inf)
+            import torch
+
             return torch.full(
                 (self.pool.shape[0],), -math.inf, dtype=torch.float64, device=self.pool.device
             )
+        if _is_np(self.pool):
+            return _round_margin(self.pool.min(axis=1))
         return _round_margin(self.pool.min(dim=1).values)
 
     def add(self, rows, positions, s, b) -> None:
         """Candidate pairs: query rows (ascending), corpus positions, float32 scores ``S`` and
         their bounds (:func:`_gemm_bound`)."""
-        import torch
-
-        if rows.numel() == 0:
+        if len(rows) == 0:
             return
-        dev = self.pool.device
-        rows, positions, s, b = rows.to(dev), positions.to(dev), s.to(dev), b.to(dev)
-        low = s.to(torch.float64) - b
+        rows, positions, s, b = (_like(x, self.pool) for x in (rows, positions, s, b))
+        low = _as64(s) - b
         mat = _ragged(rows, low, self.pool.shape[0], -math.inf)
-        pool = torch.cat([self.pool, mat], dim=1)
+        pool = _cat([self.pool, mat], dim=1)
         if pool.shape[1] > self.state.k:
-            pool = torch.topk(pool, self.state.k, dim=1, sorted=False).values
+            pool = _top_values(pool, self.state.k)
         self.pool = pool
         self.parts.append((rows, positions, s, b))
-        self.count += rows.numel()
+        self.count += len(rows)
         if self.count > max(4 * self.pool.shape[0] * self.state.k, 1 << 22):
             self._prune()
 
     def _prune(self) -> None:
-        import torch
-
         if not self.parts:
             return
-        rows, positions, s, b = (torch.cat(x) for x in zip(*self.parts))
+        rows, positions, s, b = (_cat(list(x)) for x in zip(*self.parts))
         keep = _refine(s, b, self.bound()[rows])
         self.parts = [(rows[keep], positions[keep], s[keep], b[keep])]
         self.count = int(keep.sum())
@@ -313,18 +436,25 @@ class _Pending:
         """Rescore the survivors exactly and merge them into the state. ``fetch`` (corpus
         positions, numpy int64) returns their float32 vectors (numpy), the very vectors that
         were scored; ``ranks_of`` their tie ranks."""
-        import torch
-
         self._prune()
         if not self.parts:
             return
         rows, positions, _, b = self.parts[0]
         self.parts = []
         # sorted runs, one a chunk: numpy's stable sort merges them in about linear time
-        order = torch.from_numpy(np.argsort(rows.cpu().numpy(), kind="stable")).to(rows.device)
+        order = _like(np.argsort(_like(rows, np.empty(0)), kind="stable"), rows)
         rows, positions, b = rows[order], positions[order], b[order]
         # b >= gamma32 |q||d|, so this bounds float64's gamma64 |q||d|
         err = b * (_gamma(self.w + 1, _U64) / (self.w + 1) / _U32)
+        if _is_np(self.queries):
+            exact = _np_rescore(self.queries, rows, positions, err, fetch)
+            ranks = np.asarray(ranks_of(positions), dtype=np.int64)
+            keys = (_sortable(exact) << 32) | ranks
+            n_q = self.pool.shape[0]
+            self.state.merge(_ragged(rows, keys, n_q, _PAD), _ragged(rows, positions, n_q, -1))
+            return
+        import torch
+
         if self.queries.device.type == "cpu":  # read each query's rows where they lie
             pos_np = positions.numpy()
             exact = _rescore(self.queries, rows, positions, err, fetch)
@@ -341,6 +471,12 @@ class _Pending:
 
 def _ragged(rows, values, n_rows: int, fill):
     """Values of ascending ``rows`` as a padded (n_rows, widest row) matrix."""
+    if _is_np(rows):
+        counts = np.bincount(rows, minlength=n_rows)
+        slot = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
+        out = np.full((n_rows, int(counts.max()) if len(rows) else 0), fill, dtype=values.dtype)
+        out[rows, slot] = values
+        return out
     import torch
 
     counts = torch.bincount(rows, minlength=n_rows)
@@ -358,14 +494,18 @@ def _ragged(rows, values, n_rows: int, fill):
 @dataclass
 class TopK:
     """Running top-``k`` of several queries: packed keys and corpus positions, best first
-    after :meth:`result`. Merge shards in any order; the result is the same."""
+    after :meth:`result`. Merge shards in any order; the result is the same. Numpy arrays
+    for a search on the CPU, torch tensors on ``device`` otherwise."""
 
     k: int
-    keys: object  # torch.Tensor int64 (n_queries, <=k)
-    positions: object  # torch.Tensor int64 (n_queries, <=k)
+    keys: object  # int64 (n_queries, <=k)
+    positions: object  # int64 (n_queries, <=k)
 
     @classmethod
     def empty(cls, n_queries: int, k: int, device: str = "cpu") -> TopK:
+        if _on_cpu(device):
+            z = np.empty((n_queries, 0), dtype=np.int64)
+            return cls(k, z, z.copy())
         import torch
 
         z = torch.empty((n_queries, 0), dtype=torch.int64, device=device)
@@ -374,30 +514,30 @@ class TopK:
     def push(self, scores, positions, tie_ranks) -> None:
         """Merge a block of final scores: ``scores`` (n_queries, m) float32, ``positions`` /
         ``tie_ranks`` (m,) int64 for the block's documents."""
-        import torch
-
-        keys = (_sortable(scores) << 32) | tie_ranks.to(scores.device).unsqueeze(0)
-        pos = positions.to(scores.device).unsqueeze(0).expand_as(keys)
+        keys = (_sortable(scores) << 32) | _like(tie_ranks, scores)[None, :]
+        pos = _like(positions, scores)[None, :]
+        pos = np.broadcast_to(pos, keys.shape) if _is_np(keys) else pos.expand_as(keys)
         if keys.shape[1] > self.k:
-            keys, sel = torch.topk(keys, self.k, dim=1, sorted=False)
-            pos = torch.gather(pos, 1, sel)
+            keys, pos = _top_keys(keys, pos, self.k)
         self.merge(keys, pos)
 
     def merge(self, keys, positions) -> None:
         """Merge packed keys. Rows may be padded with keys of ``-2**63`` (position -1): they
         lose to every real key, and every row always holds at least ``min(k, seen)`` real
         ones, so a pad never stays."""
-        import torch
-
-        keys = torch.cat([self.keys, keys.to(self.keys.device)], dim=1)
-        positions = torch.cat([self.positions, positions.to(self.keys.device)], dim=1)
+        keys = _cat([self.keys, _like(keys, self.keys)], dim=1)
+        positions = _cat([self.positions, _like(positions, self.keys)], dim=1)
         if keys.shape[1] > self.k:
-            keys, sel = torch.topk(keys, self.k, dim=1, sorted=False)
-            positions = torch.gather(positions, 1, sel)
+            keys, positions = _top_keys(keys, positions, self.k)
         self.keys, self.positions = keys, positions
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """``(scores, positions)`` as numpy, each row best first."""
+        if _is_np(self.keys):
+            # keys differ within a row (tie ranks do), so no sort stability question
+            order = np.argsort(self.keys, axis=1)[:, ::-1]
+            keys = np.take_along_axis(self.keys, order, 1)
+            return _unsortable(keys), np.take_along_axis(self.positions, order, 1)
         import torch
 
         keys, order = torch.sort(self.keys, dim=1, descending=True)
@@ -415,9 +555,19 @@ def cut_dim(block: np.ndarray, dim: int | None, normalize: bool) -> np.ndarray:
     return out
 
 
+def search_queries(queries: np.ndarray, device: Any) -> Any:
+    """Query vectors as :func:`score_block` takes them on ``device``: numpy on the CPU (no
+    torch import), else a tensor there."""
+    if _on_cpu(device):
+        return queries
+    import torch
+
+    return torch.from_numpy(queries).to(device)
+
+
 def score_block(
     state: TopK,
-    queries,  # torch.Tensor float32 (n_queries, width) on the search device
+    queries,  # float32 (n_queries, width): numpy on the CPU, else a tensor on the device
     docs: np.ndarray,
     start: int,
     tie_ranks: np.ndarray,
@@ -444,32 +594,43 @@ def score_block(
 def _search(state: TopK, queries, chunks, fetch, ranks_of, *, backend, query_chunk) -> None:
     """Merge document ``chunks`` ((first corpus position, float32 array) pairs) into
     ``state``; ``fetch`` / ``ranks_of`` give candidates' vectors and tie ranks back by corpus
-    position for the exact rescoring."""
-    import torch
-
+    position for the exact rescoring. Numpy ``queries`` (and always the faiss backend, a
+    CPU library) search in numpy, tensors in torch on their device."""
     if backend not in ("torch", "faiss"):
         raise EvalkitError(f"--search-backend {backend!r}: expected 'torch' or 'faiss'")
+    if backend == "faiss" or _is_np(queries):
+        # overflow and inf - inf are handled by the bounds, as torch does without warning
+        with np.errstate(all="ignore"):
+            queries = np.ascontiguousarray(_like(queries, np.empty(0)), dtype=np.float32)
+            pending = _Pending(state, queries, norm_bounds(queries))
+            for pos0, block in chunks:
+                if len(block) == 0:
+                    continue
+                block = np.ascontiguousarray(block, dtype=np.float32)
+                if backend == "faiss":
+                    _faiss_chunk(pending, block, pos0)
+                else:
+                    _torch_chunk(pending, block, pos0, query_chunk)
+            pending.finish(fetch, ranks_of)
+        return
+    import torch
+
     with torch.inference_mode(), _no_tf32():
         queries = queries.to(torch.float32)
-        if backend == "faiss":
-            queries = queries.cpu()
         pending = _Pending(state, queries, norm_bounds(queries))
         for pos0, block in chunks:
             if len(block) == 0:
                 continue
             block = np.ascontiguousarray(block, dtype=np.float32)
-            if backend == "faiss":
-                _faiss_chunk(pending, block, pos0)
-            else:
-                _torch_chunk(pending, torch.from_numpy(block).to(queries.device), pos0, query_chunk)
+            _torch_chunk(pending, torch.from_numpy(block).to(queries.device), pos0, query_chunk)
         pending.finish(fetch, ranks_of)
 
 
 def _torch_chunk(pending: _Pending, d, pos0: int, query_chunk: int) -> None:
-    """float32 GEMM of every query with the chunk; candidates go to ``pending``."""
-    import torch
-
+    """float32 GEMM of every query with the chunk; candidates go to ``pending``. Numpy or
+    torch, as the queries are (the backend's name is the user's word for this path)."""
     queries, qn, w, k = pending.queries, pending.qn, pending.w, pending.state.k
+    xp: Any = np if _is_np(queries) else __import__("torch")
     dn = norm_bounds(d)
     dmax = dn.max()
     spread = bool(dmax > dn.min() * 1.001)  # unequal norms: per-document bounds cut more
@@ -479,10 +640,13 @@ def _torch_chunk(pending: _Pending, d, pos0: int, query_chunk: int) -> None:
         scores = _gemm(queries[sl], d)
         bq = _gemm_bound(qn[sl], dmax, w)
         t = t_all[sl]
-        if d.shape[0] >= k and bool(torch.isneginf(t).any()):
-            t = torch.maximum(t, _round_margin(_kth_lower(scores, k).to(torch.float64) - bq))
-        t = torch.where(~torch.isfinite(bq) | (qn[sl] * dmax > _HUGE), -math.inf, t)  # overflow
-        rows, cols = torch.nonzero(~(scores < _cut(t, bq).unsqueeze(1)), as_tuple=True)
+        if d.shape[0] >= k and bool(xp.isneginf(t).any()):
+            t = xp.maximum(t, _round_margin(_as64(_kth_lower(scores, k)) - bq))
+        t = _where(~xp.isfinite(bq) | (qn[sl] * dmax > _HUGE), -math.inf, t)  # overflow
+        if _is_np(scores):
+            rows, cols = np.nonzero(~(scores < _cut(t, bq)[:, None]))
+        else:
+            rows, cols = _torch_nonzero(~(scores < _cut(t, bq)[:, None]))
         s = scores[rows, cols]
         b = _gemm_bound(qn[sl][rows], dn[cols], w)
         if spread:
@@ -491,10 +655,18 @@ def _torch_chunk(pending: _Pending, d, pos0: int, query_chunk: int) -> None:
         pending.add(rows + qs, cols + pos0, s, b)
 
 
-def _gemm(q, d):  # torch float32 (m, w), (n, w) -> (m, n) float32 scores, q @ d.T
+def _torch_nonzero(mask):  # 2-D bool tensor -> (rows, cols)
+    import torch
+
+    return torch.nonzero(mask, as_tuple=True)
+
+
+def _gemm(q, d):  # float32 (m, w), (n, w) -> (m, n) float32 scores, q @ d.T
     """float32 products and sums (TF32 off). On the CPU numpy's BLAS does it: the same GEMM
     took 1.14 s there against 1.9 s in torch (500 x 768 x 262,144, 2 cores), and the bound
     holds for any summation order, so which library sums does not change a result."""
+    if _is_np(q):
+        return np.matmul(q, d.T)
     import torch
 
     if q.device.type == "cpu" and d.device.type == "cpu":
@@ -506,10 +678,13 @@ def _kth_lower(scores, k: int):
     """Per row, a value that at least ``k`` different columns reach: the ``k``-th largest of
     the maxima of ``4k`` disjoint column groups (each maximum is a different column). Close
     below the exact ``k``-th, at a fraction of a full top-k's cost over a wide block."""
-    import torch
-
     g = max(1, scores.shape[1] // (4 * k))
     n = scores.shape[1] // g
+    if _is_np(scores):
+        maxima = scores[:, : n * g].reshape(scores.shape[0], n, g).max(axis=2) if g > 1 else scores
+        return np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
+    import torch
+
     maxima = scores[:, : n * g].reshape(scores.shape[0], n, g).amax(dim=2) if g > 1 else scores
     return torch.topk(maxima, k, dim=1, sorted=False).values.min(dim=1).values
 
@@ -518,9 +693,7 @@ def _faiss_chunk(pending: _Pending, d_np: np.ndarray, pos0: int) -> None:
     """faiss's flat inner-product index gives each query's candidates in the chunk: its
     scores are float32 sums too, so the same bound holds for them. A query is asked for more
     neighbours until the last one returned falls below its cut (then every document not
-    returned does too)."""
-    import torch
-
+    returned does too). All numpy: faiss works on the CPU."""
     try:
         import faiss
     except ImportError:
@@ -531,25 +704,23 @@ def _faiss_chunk(pending: _Pending, d_np: np.ndarray, pos0: int) -> None:
     k, queries, qn = pending.state.k, pending.queries, pending.qn
     index = faiss.IndexFlatIP(w)
     index.add(d_np)
-    dn = norm_bounds(torch.from_numpy(d_np))
+    dn = norm_bounds(d_np)
     dmax = dn.max()
     bq = _gemm_bound(qn, dmax, w)
-    huge = ~torch.isfinite(bq) | (qn * dmax > _HUGE)  # float32 could overflow: keep all
+    huge = ~np.isfinite(bq) | (qn * dmax > _HUGE)  # float32 could overflow: keep all
     t_all = pending.bound()
-    todo = torch.arange(queries.shape[0])
+    todo = np.arange(queries.shape[0])
     want = min(m, k + max(16, k // 8))
     while len(todo):
-        found, idx = index.search(queries[todo].numpy(), want)
-        found, idx = torch.from_numpy(found), torch.from_numpy(idx).to(torch.int64)
+        found, idx = index.search(np.ascontiguousarray(queries[todo]), want)
+        idx = idx.astype(np.int64)
         t = t_all[todo]
         if m >= k:  # k documents of the chunk score at least (their k-th S) - bq exactly
-            t = torch.maximum(t, _round_margin(found[:, k - 1].to(torch.float64) - bq[todo]))
-        t = torch.where(huge[todo], -math.inf, t)
+            t = np.maximum(t, _round_margin(found[:, k - 1].astype(np.float64) - bq[todo]))
+        t = np.where(huge[todo], -math.inf, t)
         cut = _cut(t, bq[todo])
-        done = found[:, -1] < cut if want < m else torch.ones(len(todo), dtype=torch.bool)
-        r, j = torch.nonzero(
-            ~(found < cut.unsqueeze(1)) & (idx >= 0) & done.unsqueeze(1), as_tuple=True
-        )
+        done = found[:, -1] < cut if want < m else np.ones(len(todo), dtype=bool)
+        r, j = np.nonzero(~(found < cut[:, None]) & (idx >= 0) & done[:, None])
         c, s = idx[r, j], found[r, j]
         b = _gemm_bound(qn[todo][r], dn[c], w)
         keep = _refine(s, b, t[r])
@@ -602,8 +773,6 @@ def exact_search(
     each ``(n_queries, min(top_k, n_docs))``, best first. ``ranks`` breaks ties (default:
     corpus position). ``dim`` cuts both sides (Matryoshka); the runner instead streams shards
     through :func:`score_block`."""
-    import torch
-
     width = dim or docs.shape[1]
     if queries.ndim == 2 and docs.ndim == 2 and queries.shape[1] == docs.shape[1] != width:
         queries = cut_dim(queries, width, normalize)
@@ -615,7 +784,11 @@ def exact_search(
             (queries.shape[0], 0), np.int64
         )
     ranks = np.arange(docs.shape[0], dtype=np.int64) if ranks is None else ranks
-    q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32)).to(device)
+    q: Any = np.ascontiguousarray(queries, dtype=np.float32)
+    if not _on_cpu(device):
+        import torch
+
+        q = torch.from_numpy(q).to(device)
     state = TopK.empty(q.shape[0], k, device)
     step = max(doc_chunk, 1)
 
