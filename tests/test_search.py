@@ -316,3 +316,61 @@ def test_shard_by_shard_equals_reference(inst, shard_sizes: list[int]) -> None:
             )
             start, i = stop, i + 1
         _same(state.result(), want)
+
+
+@st.composite
+def _dup_instances(draw):
+    """Rows that repeat earlier rows' vectors (duplicate texts), random ids, k and shard
+    cuts. Vector entries from a few values, so that distinct groups tie too."""
+    n = draw(st.integers(1, 30))
+    copy_of = [draw(st.integers(-1, i - 1)) if i else -1 for i in range(n)]
+    group = list(range(n))
+    for i, j in enumerate(copy_of):
+        if j >= 0:
+            group[i] = group[j]
+    vals = st.sampled_from([-1.0, -0.5, 0.0, 0.25, 1.0])
+    w = draw(st.integers(1, 4))
+    base = np.array(draw(st.lists(st.lists(vals, min_size=w, max_size=w), min_size=n,
+                                  max_size=n)), dtype=np.float32)  # fmt: skip
+    docs = base[group]
+    n_q = draw(st.integers(1, 3))
+    q = np.array(draw(st.lists(st.lists(vals, min_size=w, max_size=w), min_size=n_q,
+                               max_size=n_q)), dtype=np.float32)  # fmt: skip
+    ranks = np.array(draw(st.permutations(range(n))), dtype=np.int64)  # ids in random order
+    k = draw(st.integers(1, n + 2))
+    cuts = sorted(set(draw(st.lists(st.integers(1, max(n - 1, 1)), max_size=4))) - {n})
+    torch_state = draw(st.booleans())
+    return q, docs, np.array(group), ranks, k, cuts, torch_state
+
+
+@settings(max_examples=150, deadline=None)
+@given(_dup_instances())
+def test_searching_each_text_once_then_expanding_equals_brute_force(inst) -> None:
+    """Only each group's first row is searched (ranked by the group's best tie rank); the
+    expanded top-k equals brute force over every row: scores, order and trec_eval's ties."""
+    from evalkit.retrieval.search import Duplicates, TopK, score_block
+
+    q, docs, group, ranks, k, cuts, torch_state = inst
+    n = len(docs)
+    k_eff = min(k, n)
+    want_s, want_p = exact_search(q, docs, k, ranks=ranks, doc_chunk=3)
+    dups = Duplicates.find(group, ranks)
+    if torch_state:  # the torch path of the search (as on a GPU), on CPU tensors
+        z = torch.empty((len(q), 0), dtype=torch.int64)
+        state, queries = TopK(k_eff, z, z.clone()), torch.from_numpy(q)
+    else:
+        state, queries = TopK.empty(len(q), k_eff), q
+    for a, b in zip([0, *cuts], [*cuts, n]):
+        tie = ranks[a:b] if dups is None else dups.search_ranks(a, ranks[a:b])
+        keep = None if dups is None else dups.keep(a, b)
+        if keep is None:
+            score_block(state, queries, docs[a:b], a, tie, doc_chunk=2)
+        else:
+            score_block(state, queries, docs[a:b][keep], a, tie[keep], doc_chunk=2,
+                        positions=a + keep)  # fmt: skip
+    got_s, got_p = state.result()
+    if dups is not None:
+        assert dups.count == n - len(set(group.tolist()))
+        got_s, got_p = dups.expand(got_s, got_p, ranks, k_eff)
+    np.testing.assert_array_equal(got_p, want_p)
+    np.testing.assert_array_equal(got_s, want_s)

@@ -432,10 +432,12 @@ class _Pending:
         self.parts = [(rows[keep], positions[keep], s[keep], b[keep])]
         self.count = int(keep.sum())
 
-    def finish(self, fetch: Callable, ranks_of: Callable) -> None:
+    def finish(self, fetch: Callable, ranks_of: Callable, where: np.ndarray | None = None) -> None:
         """Rescore the survivors exactly and merge them into the state. ``fetch`` (corpus
         positions, numpy int64) returns their float32 vectors (numpy), the very vectors that
-        were scored; ``ranks_of`` their tie ranks."""
+        were scored; ``ranks_of`` their tie ranks. ``where``: the corpus position of each
+        position scored, when the chunks were numbered apart from the corpus (a subset of
+        its rows)."""
         self._prune()
         if not self.parts:
             return
@@ -451,6 +453,8 @@ class _Pending:
             ranks = np.asarray(ranks_of(positions), dtype=np.int64)
             keys = (_sortable(exact) << 32) | ranks
             n_q = self.pool.shape[0]
+            if where is not None:
+                positions = where[positions]
             self.state.merge(_ragged(rows, keys, n_q, _PAD), _ragged(rows, positions, n_q, -1))
             return
         import torch
@@ -466,6 +470,8 @@ class _Pending:
         ranks = torch.from_numpy(np.asarray(ranks_of(pos_np), dtype=np.int64))
         keys = (_sortable(exact) << 32) | ranks.to(rows.device)
         n_q = self.pool.shape[0]
+        if where is not None:
+            positions = torch.from_numpy(where[pos_np]).to(rows.device)
         self.state.merge(_ragged(rows, keys, n_q, _PAD), _ragged(rows, positions, n_q, -1))
 
 
@@ -575,10 +581,25 @@ def score_block(
     backend: Backend = "torch",
     doc_chunk: int = 65536,
     query_chunk: int = 4096,
+    positions: np.ndarray | None = None,
 ) -> None:
-    """Score ``docs`` (corpus rows ``start..start+len(docs)``) against every query and merge
-    them into ``state`` (see the module docstring for how)."""
+    """Score ``docs`` (corpus rows ``start..start+len(docs)``, or the rows ``positions`` when
+    given, with ``tie_ranks`` theirs) against every query and merge them into ``state`` (see
+    the module docstring for how)."""
     step = max(len(docs) if backend == "faiss" else doc_chunk, 1)  # faiss: one index a block
+    if positions is not None:  # numbered 0..len(docs) while searched, then as ``positions``
+        where = np.asarray(positions, dtype=np.int64)
+        _search(
+            state,
+            queries,
+            ((s, docs[s : s + step]) for s in range(0, len(docs), step)),
+            lambda pos: np.ascontiguousarray(docs[pos], dtype=np.float32),
+            lambda pos: np.asarray(tie_ranks)[pos],
+            backend=backend,
+            query_chunk=query_chunk,
+            where=where,
+        )
+        return
     chunks = ((start + s, docs[s : s + step]) for s in range(0, len(docs), step))
     _search(
         state,
@@ -591,7 +612,9 @@ def score_block(
     )
 
 
-def _search(state: TopK, queries, chunks, fetch, ranks_of, *, backend, query_chunk) -> None:
+def _search(
+    state: TopK, queries, chunks, fetch, ranks_of, *, backend, query_chunk, where=None
+) -> None:
     """Merge document ``chunks`` ((first corpus position, float32 array) pairs) into
     ``state``; ``fetch`` / ``ranks_of`` give candidates' vectors and tie ranks back by corpus
     position for the exact rescoring. Numpy ``queries`` (and always the faiss backend, a
@@ -611,7 +634,7 @@ def _search(state: TopK, queries, chunks, fetch, ranks_of, *, backend, query_chu
                     _faiss_chunk(pending, block, pos0)
                 else:
                     _torch_chunk(pending, block, pos0, query_chunk)
-            pending.finish(fetch, ranks_of)
+            pending.finish(fetch, ranks_of, where)
         return
     import torch
 
@@ -623,7 +646,7 @@ def _search(state: TopK, queries, chunks, fetch, ranks_of, *, backend, query_chu
                 continue
             block = np.ascontiguousarray(block, dtype=np.float32)
             _torch_chunk(pending, torch.from_numpy(block).to(queries.device), pos0, query_chunk)
-        pending.finish(fetch, ranks_of)
+        pending.finish(fetch, ranks_of, where)
 
 
 def _torch_chunk(pending: _Pending, d, pos0: int, query_chunk: int) -> None:
@@ -820,3 +843,95 @@ def exact_search(
         query_chunk=query_chunk,
     )
     return state.result()
+
+
+@dataclass
+class Duplicates:
+    """Rows whose exact text occurred earlier in the corpus. A group of equal texts is
+    encoded and searched once, as its first row (its canonical row): the others have the
+    same vector, so the same score for every query, by definition. The search ranks the
+    canonical row with its group's best tie rank, so that the group is in the top ``k`` of
+    the canonical rows whenever any member is in the top ``k`` of all rows (fewer than ``k``
+    groups then have a better best key); :meth:`expand` then gives each member its own tie
+    rank and cuts to ``k`` again: brute force over all rows, exactly. Held compactly: a few
+    integers per duplicate row, nothing per other row."""
+
+    rows: np.ndarray
+    """int64, ascending: the rows that repeat an earlier row's text."""
+    canon: np.ndarray
+    """int64: each of :attr:`rows`'s canonical row."""
+    leads: np.ndarray
+    """int64, ascending: the canonical rows that have duplicates."""
+    lead_ranks: np.ndarray
+    """int64: each lead's group's best (largest) tie rank."""
+
+    @classmethod
+    def find(cls, keys: np.ndarray, ranks: np.ndarray) -> Duplicates | None:
+        """From every row's text key (equal keys: equal texts; e.g. text hashes viewed as
+        one void scalar a row) and tie rank; ``None`` when every text is distinct."""
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        if len(first) == len(keys):
+            return None
+        canon = first[inverse.ravel()]
+        rows = np.flatnonzero(canon != np.arange(len(keys)))
+        canon = canon[rows].astype(np.int64)
+        del inverse, first
+        leads = np.unique(canon)
+        lead_ranks = np.asarray(ranks)[leads].astype(np.int64)
+        np.maximum.at(lead_ranks, np.searchsorted(leads, canon), np.asarray(ranks)[rows])
+        return cls(rows.astype(np.int64), canon, leads, lead_ranks)
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    def keep(self, start: int, stop: int) -> np.ndarray | None:
+        """Offsets from ``start`` of the canonical rows of ``start..stop``; ``None``: all."""
+        a, b = np.searchsorted(self.rows, [start, stop])
+        if a == b:
+            return None
+        skip = np.zeros(stop - start, bool)
+        skip[self.rows[a:b] - start] = True
+        return np.flatnonzero(~skip)
+
+    def search_ranks(self, start: int, ranks: np.ndarray) -> np.ndarray:
+        """Tie ranks of rows ``start..start+len(ranks)`` as searched: a lead holds its
+        group's best."""
+        a, b = np.searchsorted(self.leads, [start, start + len(ranks)])
+        if a == b:
+            return ranks
+        out = np.array(ranks, dtype=np.int64)
+        out[self.leads[a:b] - start] = self.lead_ranks[a:b]
+        return out
+
+    def expand(
+        self, scores: np.ndarray, positions: np.ndarray, ranks: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A top-k of canonical rows (:meth:`TopK.result`, best first; position -1: none) as
+        the top ``k`` of all rows: each group becomes all its members with its score, in
+        ``(score desc, own tie rank desc)`` order. Rows with fewer than the widest hold -1."""
+        n_q, w = positions.shape
+        order = np.argsort(self.canon, kind="stable")
+        members, member_of = self.rows[order], self.canon[order]
+        flat = positions.reshape(-1).astype(np.int64)
+        lo = np.searchsorted(member_of, flat, "left")
+        hi = np.searchsorted(member_of, flat, "right")
+        cnt = np.where(flat >= 0, hi - lo + 1, 0)
+        entry = np.repeat(np.arange(len(flat)), cnt)
+        offset = np.arange(len(entry)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        pick = np.clip(lo[entry] + offset - 1, 0, max(len(members) - 1, 0))
+        pos = np.where(offset == 0, flat[entry], members[pick])
+        score = scores.reshape(-1)[entry]
+        query = entry // max(w, 1)
+        key = (_sortable(score) << 32) | np.asarray(ranks)[pos].astype(np.int64)
+        by = np.lexsort((-key, query))
+        query, pos, score = query[by], pos[by], score[by]
+        per = np.bincount(query, minlength=n_q)
+        slot = np.arange(len(query)) - np.repeat(np.cumsum(per) - per, per)
+        kept = slot < k
+        width = int(np.minimum(per, k).max()) if n_q else 0
+        out_s = np.zeros((n_q, width), np.float32)
+        out_p = np.full((n_q, width), -1, np.int64)
+        out_s[query[kept], slot[kept]] = score[kept]
+        out_p[query[kept], slot[kept]] = pos[kept]
+        return out_s, out_p
