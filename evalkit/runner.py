@@ -213,6 +213,8 @@ def evaluate_collection(
             "dim": dim or result.full_dim,
             "similarity": retriever.spec.similarity if result.full_dim else None,
             "tokens_encoded": stats.tokens_encoded,
+            # rows whose text occurred earlier: searched as that row (only when there are any)
+            **({"duplicate_texts": stats.duplicate_texts} if stats.duplicate_texts else {}),
             "cache": {"dir": stats.cache_dir, "bytes": stats.cache_bytes}
             if stats.cache_dir
             else None,

@@ -39,7 +39,14 @@ from evalkit.retrieval.cache import (
     text_hashes,
 )
 from evalkit.retrieval.progress import Advance, Progress, Stats
-from evalkit.retrieval.search import Backend, TopK, cut_dim, score_block, search_queries
+from evalkit.retrieval.search import (
+    Backend,
+    Duplicates,
+    TopK,
+    cut_dim,
+    score_block,
+    search_queries,
+)
 from evalkit.retrieval.shards import (
     DEFAULT_SHARD_TOKENS,
     cut_ranges,
@@ -339,12 +346,23 @@ class DenseRetriever:
         cost = estimated_tokens(lengths, settings.lengths.doc)
         store = None
         prefetch = _Prefetch(coll, lengths, None)
+        ids = coll.corpus.id_array()
+        ranks = corpus_tie_ranks(ids)
+        # Every rank hashes every text (cache or not): a text that occurred earlier in the
+        # corpus is neither encoded nor searched, its first row stands for it (same vector,
+        # same score), so neither batch mates nor the number of ranks can change its score.
+        hashes = np.empty((len(coll.corpus), HASH_BYTES), np.uint8)
+        for shard in shards:
+            hashes[shard.start : shard.stop] = prefetch.hashes(shard)
+        dups = Duplicates.find(hashes.view(f"V{HASH_BYTES}").ravel(), ranks)
+        stats.duplicate_texts = 0 if dups is None else dups.count
         plan = None
         if parts is not None:
             store = VectorStore(settings.cache_dir, cache_key(parts), settings.cache_dtype)
             store.remove_stale_temp()
             stats.cache_dir = str(store.dir)
-            plan = _ReusePlan(store, prefetch, mine, n_docs=len(coll.corpus))
+            plan = _ReusePlan(store, hashes, mine, dups)
+        del hashes  # the plan keeps what it needs
 
         writer = _ShardWriter()
         t = time.perf_counter()
@@ -388,8 +406,6 @@ class DenseRetriever:
         n = len(coll.corpus)
         k = min(settings.top_k, n)
         states = {d: TopK.empty(len(qids), k, device) for d in settings.dims}
-        ids = coll.corpus.id_array()
-        ranks = corpus_tie_ranks(ids)
 
         # With a cache, every text of this rank's shards was read and hashed above (its
         # vector's address); only the texts to encode are read again, ordered and tokenised
@@ -412,7 +428,10 @@ class DenseRetriever:
 
         def to_encode(i: int) -> np.ndarray | None:
             """Rows of ``mine[i]`` (offsets in the shard) to encode; ``None``: all of them."""
-            rows = None if plan is None else plan.encode[i] - mine[i].start
+            if plan is not None:
+                rows = plan.encode[i] - mine[i].start
+            else:
+                rows = None if dups is None else dups.keep(mine[i].start, mine[i].stop)
             if rows is None or len(rows):
                 encoder_ready()
             return rows
@@ -469,15 +488,27 @@ class DenseRetriever:
                         stats.shards_computed += 1
                     else:
                         stats.shards_reused += 1
+                        if emb is None:  # no cache, every text of the shard seen before
+                            emb = np.empty((0, full_dim), np.float32)
                     t = time.perf_counter()
+                    tie = ranks[shard.start : shard.stop]
+                    keep = None
+                    if dups is not None:  # only first occurrences; a group's best tie rank
+                        tie = dups.search_ranks(shard.start, tie)
+                        keep = dups.keep(shard.start, shard.stop)
+                        if keep is not None:
+                            tie = tie[keep]
+                            if plan is not None:  # else only these rows were encoded
+                                emb = emb[keep]
                     for d in settings.dims:
                         score_block(  # cut_dim makes the one float32 copy scored
                             states[d],
                             q_dims[d],
                             cut_dim(emb, d, normalize),
                             shard.start,
-                            ranks[shard.start : shard.stop],
+                            tie,
                             backend=settings.backend,
+                            positions=None if keep is None else shard.start + keep,
                         )
                     faults.point("shard-searched")
                     stats.search_s += time.perf_counter() - t
@@ -508,10 +539,23 @@ class DenseRetriever:
                 st.keys, st.positions = distributed.gather_topk(dist, st.keys, st.positions, k)
                 st.merge(st.keys[:, :0], st.positions[:, :0])  # re-cut to k
             scores, positions = st.result()
-            hits = ids.take(index_array(positions.reshape(-1))).to_pylist()  # one take
+            if dups is not None:  # every group found becomes all its members, cut to k
+                scores, positions = dups.expand(scores, positions, ranks, k)
+            flat = positions.reshape(-1)
+            hits = ids.take(index_array(np.maximum(flat, 0))).to_pylist()  # one take
             w = positions.shape[1]
             runs[d] = {
-                qid: dict(zip(hits[row * w : (row + 1) * w], scores[row].tolist()))
+                qid: {
+                    h: s
+                    for h, s, p in zip(
+                        hits[row * w : (row + 1) * w],
+                        scores[row].tolist(),
+                        flat[row * w : (row + 1) * w],
+                    )
+                    if p >= 0
+                }
+                if dups is not None
+                else dict(zip(hits[row * w : (row + 1) * w], scores[row].tolist()))
                 for row, qid in enumerate(qids)
             }
         if store is not None:
@@ -738,27 +782,31 @@ class _ReusePlan:
     document's text hash (read and hashed up front: 16 bytes a document) and the store's
     index: a block stored before (by any run, corpus, name or shard plan), or a block this
     run writes, one per shard, holding the texts not stored yet, each unique text once, in
-    the shard of its first occurrence (a duplicate text later in the corpus reads it back)."""
+    the shard of its first occurrence. A row whose text occurred earlier in the corpus
+    (``dups``) needs no vector: it is not searched (block :data:`_SKIP`)."""
 
     def __init__(
-        self, store: VectorStore, prefetch: _Prefetch, mine: list[Any], n_docs: int
+        self, store: VectorStore, hashes: np.ndarray, mine: list[Any], dups: Duplicates | None
     ) -> None:
         self.store = store
         self.mine = mine
         index: StoreIndex = store.index()
         self.names: dict[int, str] = dict(enumerate(index.names))
         self.n_old = len(index.names)
-        self.hashes = np.zeros((n_docs, HASH_BYTES), np.uint8)
+        n_docs = len(hashes)
+        self.hashes = hashes
         self.block = np.full(n_docs, -1, np.int32)
         self.row = np.full(n_docs, -1, np.int32)
         for shard in mine:
-            h = prefetch.hashes(shard)
-            self.hashes[shard.start : shard.stop] = h
+            h = hashes[shard.start : shard.stop]
             self.block[shard.start : shard.stop], self.row[shard.start : shard.stop] = index.lookup(
                 h
             )
         del index
-        self.missing = sum(int((self.block[s.start : s.stop] < 0).sum()) for s in mine)
+        if dups is not None:
+            self.block[dups.rows] = _SKIP
+            self.row[dups.rows] = -1
+        self.missing = sum(int((self.block[s.start : s.stop] == -1).sum()) for s in mine)
         self.encode: list[np.ndarray] = [np.empty(0, np.int64) for _ in mine]
         self._memo: tuple[int, np.ndarray] | None = None
         self._replan(0)
@@ -772,7 +820,7 @@ class _ReusePlan:
 
         def missing(s: Any) -> np.ndarray:
             b = self.block[s.start : s.stop]
-            return s.start + np.flatnonzero((b < 0) | (b >= unwritten))
+            return s.start + np.flatnonzero((b == -1) | (b >= unwritten))
 
         todo = np.concatenate([missing(s) for s in self.mine[i:]])  # only these rows held
         for o in range(i, len(self.mine)):
@@ -816,7 +864,7 @@ class _ReusePlan:
         block = self.block[shard.start : shard.stop]
         row = self.row[shard.start : shard.stop]
         emb = None
-        for b in np.unique(block[block < self.n_old + i]):
+        for b in np.unique(block[(block >= 0) & (block < self.n_old + i)]):
             arr = self._read(int(b), width, writer)
             if arr is None:
                 self._memo = None
@@ -847,6 +895,10 @@ class _ReusePlan:
 
     def ensure_space(self, i: int, width: int) -> None:
         self.store.ensure_space(sum(len(e) for e in self.encode[i:]), width)
+
+
+_SKIP = -2
+"""The block of a row that needs no vector (its text occurred earlier in the corpus)."""
 
 
 def _is_range(row: np.ndarray) -> bool:

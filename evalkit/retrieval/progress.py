@@ -136,6 +136,8 @@ class Stats:
     shards_computed: int = 0
     cache_bytes: int = 0
     cache_dir: str | None = None
+    duplicate_texts: int = 0
+    """Rows whose exact text occurred earlier in the corpus (neither encoded nor searched)."""
     extra: dict[str, float] = field(default_factory=dict)
 
     def summary(self, label: str) -> str:
