@@ -8,6 +8,7 @@ call's output to every vector it returns, so a text encoded in two calls gets tw
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -109,6 +110,7 @@ DRIVER = textwrap.dedent(
 def test_torchrun_two_ranks_equal_one_process_with_duplicate_texts(
     tiny_model: Path, dup60: Path, tmp_path: Path
 ) -> None:
+    """Two ranks equal one process; so does a run killed and resumed (that held before)."""
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
     one = subprocess.run(
@@ -135,3 +137,16 @@ def test_torchrun_two_ranks_equal_one_process_with_duplicate_texts(
     for rec, _ in got.values():
         assert rec["search"]["processes"] == 2
         assert rec["search"]["duplicate_texts"] == len(COPIES)
+
+    # killed (-9) after its third block, then the same command again: the same results
+    args = cli_args(tiny_model, dup60, tmp_path / "cache3", tmp_path / "resumed")
+    for fault in ("shard-written:3", ""):
+        again = subprocess.run(
+            [sys.executable, str(driver), *args],
+            env=child_env(EVALKIT_FAULT=fault),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert again.returncode == (-signal.SIGKILL if fault else 0), again.stderr[-3000:]
+    assert_same_results(outputs(tmp_path / "resumed"), want)
