@@ -407,8 +407,8 @@ class DenseRetriever:
         k = min(settings.top_k, n)
         states = {d: TopK.empty(len(qids), k, device) for d in settings.dims}
 
-        # With a cache, every text of this rank's shards was read and hashed above (its
-        # vector's address); only the texts to encode are read again, ordered and tokenised
+        # Every text of the corpus was read and hashed above (its vector's address, and how
+        # duplicates are found); only the texts to encode are read again, ordered and tokenised
         # (on the prefetch thread). How the encoder takes texts is asked only once something
         # is to be encoded: asking an encoder that is not loaded would load it.
         how: dict[str, Any] = {}
