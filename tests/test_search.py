@@ -340,7 +340,8 @@ def _dup_instances(draw):
     k = draw(st.integers(1, n + 2))
     cuts = sorted(set(draw(st.lists(st.integers(1, max(n - 1, 1)), max_size=4))) - {n})
     torch_state = draw(st.booleans())
-    return q, docs, np.array(group), ranks, k, cuts, torch_state
+    backend = "faiss" if HAVE_FAISS and not torch_state and draw(st.booleans()) else "torch"
+    return q, docs, np.array(group), ranks, k, cuts, torch_state, backend
 
 
 @settings(max_examples=150, deadline=None)
@@ -350,7 +351,7 @@ def test_searching_each_text_once_then_expanding_equals_brute_force(inst) -> Non
     expanded top-k equals brute force over every row: scores, order and trec_eval's ties."""
     from evalkit.retrieval.search import Duplicates, TopK, score_block
 
-    q, docs, group, ranks, k, cuts, torch_state = inst
+    q, docs, group, ranks, k, cuts, torch_state, backend = inst
     n = len(docs)
     k_eff = min(k, n)
     want_s, want_p = exact_search(q, docs, k, ranks=ranks, doc_chunk=3)
@@ -364,10 +365,10 @@ def test_searching_each_text_once_then_expanding_equals_brute_force(inst) -> Non
         tie = ranks[a:b] if dups is None else dups.search_ranks(a, ranks[a:b])
         keep = None if dups is None else dups.keep(a, b)
         if keep is None:
-            score_block(state, queries, docs[a:b], a, tie, doc_chunk=2)
+            score_block(state, queries, docs[a:b], a, tie, doc_chunk=2, backend=backend)
         else:
             score_block(state, queries, docs[a:b][keep], a, tie[keep], doc_chunk=2,
-                        positions=a + keep)  # fmt: skip
+                        positions=a + keep, backend=backend)  # fmt: skip
     got_s, got_p = state.result()
     if dups is not None:
         assert dups.count == n - len(set(group.tolist()))
