@@ -24,6 +24,7 @@ import numpy as np
 
 from evalkit.retrieval.cache import Shard, TextsDigest, VectorStore, text_hashes
 from evalkit.retrieval.dense import _ReusePlan
+from evalkit.retrieval.search import Duplicates
 
 WORDS = (
     "the of and to in is was for on that with as by at from his her an which were are this "
@@ -38,16 +39,6 @@ def corpus(n: int, seed: int = 0) -> list[str]:
     for i in range(0, n, 20):  # one document in 20 repeats an earlier one
         texts[i] = texts[i // 2]
     return texts
-
-
-class _Hashes:
-    """The plan's view of a prefetch: the shard's hashes, already computed."""
-
-    def __init__(self, hashes: np.ndarray) -> None:
-        self.all = hashes
-
-    def hashes(self, shard: Shard) -> np.ndarray:
-        return self.all[shard.start : shard.stop]
 
 
 def main() -> None:
@@ -92,7 +83,10 @@ def main() -> None:
             Shard(k, s, min(s + args.shard, n)) for k, s in enumerate(range(0, n, args.shard))
         ]
         t = time.perf_counter()
-        plan = _ReusePlan(store, _Hashes(hashes), shards, n)  # index + lookup + plan
+        dups = Duplicates.find(hashes.view("V16").ravel(), np.arange(n, dtype=np.int32))
+        t_dups = time.perf_counter() - t
+        t = time.perf_counter()
+        plan = _ReusePlan(store, hashes, shards, dups)  # index + lookup + plan
         t_plan = time.perf_counter() - t
         to_encode = sum(len(e) for e in plan.encode)
         plan_bytes = plan.hashes.nbytes + plan.block.nbytes + plan.row.nbytes
@@ -104,6 +98,7 @@ def main() -> None:
     line("  v1: TextsDigest of each shard, same texts", t_v1)
     line(f"build the index ({half // args.block} blocks, {half:,} vectors)", t_index)
     line("look every document up", t_lookup)
+    line("find duplicate texts (every run, cache or not)", t_dups)
     line("plan: index + lookup + dedup of what to encode", t_plan)
     print(f"found {found:,} of {n:,}; to encode {to_encode:,} unique texts")
     per_vector, per_doc = index_bytes / half, plan_bytes / n
