@@ -39,6 +39,9 @@ def test_run_models_and_suites_tables_are_whole_when_redirected(tmp_path: Path) 
         assert text.strip()
         assert "…" not in text, args
     assert "…" not in out
+    # The legend is one line under the table, not a caption wrapped at the table's width.
+    legend = "scores x100; queries: scored (-dropped: no positive judgement); * = sampled queries"
+    assert legend in out.splitlines()
 
 
 def test_help_shows_plain_metavars_and_every_option_says_what_it_does() -> None:

@@ -93,10 +93,11 @@ def results_table(
                 means = [sum(v) / len(v) for v in by_ds.values()]
                 cells.append(f"{100 * sum(means) / len(means):.2f}" if complete else "-")
         table.add_row(*cells, style="bold")
-    table.caption = (
-        "scores x100; queries: scored (-dropped: no positive judgement); * = sampled queries"
-    )
     return table
+
+
+TABLE_LEGEND = "scores x100; queries: scored (-dropped: no positive judgement); * = sampled queries"
+"""Printed under the table as one line: a caption would wrap at a narrow table's width."""
 
 
 def _says_what_is_kept(command: Callable[..., None]) -> Callable[..., None]:
@@ -315,6 +316,7 @@ def run(
     console.print(
         results_table(records, title=f"evalkit run: suite {suite}", incomplete=bool(failures))
     )
+    console.print(TABLE_LEGEND, soft_wrap=True, highlight=False, style="dim")
     console.print(f"records: {output_dir}", highlight=False)
     _print_published(records)
     if failures:
